@@ -1,0 +1,106 @@
+"""memcached: sized to the cgroup limit, TCP only, listening only where configured."""
+import pytest
+
+from conftest import (host_address, recap_counts, run_playbook, tcp_connect,
+                      tcp_listeners, udp_answers, udp_listeners)
+
+testinfra_hosts = ['mc-server']
+
+MIB = 1024 * 1024
+CONTAINER_LIMIT_MB = 512  # molecule.yml: memory: 512m
+RESERVE_MB = 300          # the role's default
+# memcached's UDP frame header (request 0, 1 datagram) + "stats\r\n"
+UDP_STATS = '0000000000010000' + b'stats\r\n'.hex()
+
+
+def memcached_stats(host, section='settings'):
+    out = host.check_output("printf 'stats %s\\r\\nquit\\r\\n' | nc -N 127.0.0.1 11211", section)
+    stats = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == 'STAT':
+            stats[parts[1]] = parts[2]
+    return stats
+
+
+def test_cache_is_container_limit_minus_reserve(host):
+    # /proc/meminfo shows the whole machine (GiBs); the cache must follow the 512 MiB limit.
+    assert int(host.check_output("awk '/MemTotal/ {print $2}' /proc/meminfo")) // 1024 > 2 * CONTAINER_LIMIT_MB
+    assert int(memcached_stats(host)['maxbytes']) == (CONTAINER_LIMIT_MB - RESERVE_MB) * MIB
+
+
+def test_settings_from_inventory_are_live(host):
+    settings = memcached_stats(host)
+    assert settings['tcpport'] == '11211'
+    assert settings['udpport'] == '0'
+    assert settings['maxconns'] == '1024'
+    assert settings['num_threads'] == '2'
+
+
+def test_udp_is_closed(host, lab):
+    # prepare.yml seeded -U 11211; the role must have closed it.
+    assert udp_listeners(host, 11211) == set()
+    client = lab('mc-client')
+    assert not udp_answers(client, host_address(host), 11211, UDP_STATS)
+
+
+def test_listens_only_where_configured(host):
+    # prepare.yml seeded -l 0.0.0.0
+    assert tcp_listeners(host, 11211) == {'127.0.0.1', host_address(host)}
+
+
+def test_client_reaches_server_address(host, lab):
+    client = lab('mc-client')
+    assert tcp_connect(client, host_address(host), 11211)
+
+
+def test_service_enabled_and_survives_restart(host):
+    assert host.service('memcached').is_enabled
+    host.check_output('systemctl restart memcached')
+    assert host.service('memcached').is_running
+    assert int(memcached_stats(host)['maxbytes']) == (CONTAINER_LIMIT_MB - RESERVE_MB) * MIB
+
+
+def test_check_mode_reports_no_drift():
+    rc, out = run_playbook('converge.yml', check=True)
+    assert rc == 0, out[-3000:]
+    assert recap_counts(out, 'mc-server')['changed'] == 0
+
+
+def test_override_wins_over_sizing(host):
+    rc, out = run_playbook('converge.yml', extra_vars={'memcached_memory_mb': 100})
+    assert rc == 0, out[-3000:]
+    assert int(memcached_stats(host)['maxbytes']) == 100 * MIB
+    rc, out = run_playbook('converge.yml')
+    assert rc == 0, out[-3000:]
+    assert int(memcached_stats(host)['maxbytes']) == (CONTAINER_LIMIT_MB - RESERVE_MB) * MIB
+
+
+BAD_INPUT = [
+    pytest.param({'memcached_memory_reserve_mb': 600},
+                 ['memcached_memory_reserve_mb (600 MiB)', 'usable memory (512 MiB)'], id='reserve-above-memory'),
+    pytest.param({'memcached_port': 'eleven'},
+                 ['memcached_port', 'int'], id='port-wrong-type'),
+    pytest.param({'memcached_listen': '127.0.0.1'},
+                 ['memcached_listen must be a list of addresses, got "127.0.0.1"'], id='listen-not-a-list'),
+    pytest.param({'memcached_listen': ['127.0.0.1', '192.0.2.10']},
+                 ['memcached_listen', 'not an address of mc-server: 192.0.2.10'], id='listen-unknown-address'),
+    pytest.param({'memcached_listen': ['memcache.example']},
+                 ['memcached_listen', 'not an IP address: memcache.example'], id='listen-not-an-ip'),
+    pytest.param({'memcached_port': 70000},
+                 ['memcached_port', 'port=70000'], id='port-out-of-range'),
+]
+
+
+@pytest.mark.parametrize('extra_vars,messages', BAD_INPUT)
+def test_bad_input_fails_before_any_change(host, extra_vars, messages):
+    conf_before = host.file('/etc/memcached.conf').sha256sum
+    pid_before = host.check_output('systemctl show -p MainPID --value memcached')
+    rc, out = run_playbook('converge.yml', extra_vars=extra_vars)
+    assert rc != 0
+    flat = ' '.join(out.split())
+    for message in messages:
+        assert message in flat, out[-3000:]
+    assert recap_counts(out, 'mc-server')['changed'] == 0
+    assert host.file('/etc/memcached.conf').sha256sum == conf_before
+    assert host.check_output('systemctl show -p MainPID --value memcached') == pid_before
