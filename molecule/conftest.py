@@ -74,7 +74,7 @@ def run_playbook(playbook, extra_vars=None, check=False, limit=None):
     if limit:
         cmd += ['--limit', limit]
     env = dict(os.environ, ANSIBLE_FORCE_COLOR='0', ANSIBLE_NOCOLOR='1')
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True, timeout=600)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True, timeout=600, check=False)
     return proc.returncode, proc.stdout
 
 

@@ -39,7 +39,7 @@ attributes:
     support: full
     description: Needs C(/proc) and a cgroup filesystem under C(/sys/fs/cgroup).
 author:
-  - commons.infra maintainers
+  - commons.infra maintainers (@commons-infra)
 '''
 
 EXAMPLES = r'''

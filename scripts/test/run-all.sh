@@ -4,6 +4,7 @@
 # when any step failed. Full logs go to .cache/test-logs/.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+export NO_COLOR=1 PY_COLORS=0 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
 logs=.cache/test-logs
 mkdir -p "$logs"
 passed=0 failed=0 failed_steps=()
@@ -31,6 +32,8 @@ step importer scripts/test/importer.sh
 docker volume create commons-infra-apt-archives >/dev/null 2>&1
 for scenario_file in molecule/*/molecule.yml; do
   scenario=$(basename "$(dirname "$scenario_file")")
+  # demo is `make demo`'s own set of containers; site covers the same playbook.
+  [ "$scenario" = demo ] && continue
   step "molecule-$scenario" .venv/bin/molecule test -s "$scenario"
 done
 

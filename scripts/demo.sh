@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# `make demo`: start the lab's containers (named like production hosts) and
+# converge them with the same site playbook production uses, through
+# inventory/lab. `make demo-down` removes them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$PWD/.cache/pypath" ANSIBLE_ROLES_PATH="$PWD/roles"
+
+case "${1:-up}" in
+  down)
+    molecule destroy -s demo >/dev/null
+    echo "demo: containers removed"
+    exit 0 ;;
+  up) ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac
+
+echo "demo: starting containers"
+molecule create -s demo >.cache/demo-create.log 2>&1 || { tail -n 40 .cache/demo-create.log; exit 1; }
+echo "demo: converging with inventory/lab and playbooks/site.yml"
+ansible-playbook -i inventory/lab playbooks/site.yml
+echo "demo: second run (must change nothing)"
+ansible-playbook -i inventory/lab playbooks/site.yml | tee .cache/demo-second.log | tail -n 4
+if ! grep -qE 'changed=0 +unreachable=0 +failed=0' .cache/demo-second.log; then
+  echo "demo: the second run changed something" >&2; exit 1
+fi
+
+maxbytes=$(docker exec ol-mem0 sh -c "printf 'stats settings\r\nquit\r\n' | nc -N 127.0.0.1 11211" | awk '$2 == "maxbytes" {print $3}' | tr -d '\r')
+cat <<TXT
+
+The lab is up. Look at it:
+  docker ps --filter label=org.commons-infra.scenario=demo
+  docker exec -it ol-mem0 bash
+  docker exec ol-mem0 cat /etc/memcached.conf
+  docker exec ol-mem0 sh -c "printf 'stats settings\r\nquit\r\n' | nc -N 127.0.0.1 11211"
+ol-mem0 has a 1 GiB memory limit; memcached's cache is $((maxbytes / 1048576)) MiB (1024 - 300 reserve).
+Re-run:   ansible-playbook -i inventory/lab playbooks/site.yml   (with .venv/bin on PATH)
+Tear down: make demo-down
+TXT
