@@ -31,7 +31,8 @@ RUN_ANSIBLE_LINT = True
 CHECK_REQUIRED_TAGS = False
 CFG
 out=$(mktemp)
-PATH="$root/$venv/bin:$PATH" GALAXY_IMPORTER_CONFIG=$cfg "$venv/bin/python" -m galaxy_importer.main "$tarball" 2>&1 | tee "$out"
+# It writes importer_result.json into the working directory: keep that in $dist.
+(cd "$dist" && PATH="$root/$venv/bin:$PATH" GALAXY_IMPORTER_CONFIG=$cfg "$root/$venv/bin/python" -m galaxy_importer.main "$root/$tarball") 2>&1 | tee "$out"
 # The importer exits 0 on lint findings; treat its errors and warnings as failures.
 if grep -E '^(ERROR|WARNING)' "$out" | grep -v 'WARNING: could not find ansible-lint' ; then
   echo "galaxy-importer reported problems" >&2
