@@ -104,3 +104,16 @@ def test_bad_input_fails_before_any_change(host, extra_vars, messages):
     assert recap_counts(out, 'mc-server')['changed'] == 0
     assert host.file('/etc/memcached.conf').sha256sum == conf_before
     assert host.check_output('systemctl show -p MainPID --value memcached') == pid_before
+
+
+def test_check_mode_on_a_fresh_host_changes_nothing(lab):
+    client = lab('mc-client')
+    assert not client.package('memcached').is_installed
+    rc, out = run_playbook('check_fresh.yml', check=True)
+    assert rc == 0, out[-3000:]
+    counts = recap_counts(out, 'mc-client')
+    assert counts['failed'] == 0
+    assert counts['changed'] >= 2  # package and config would change
+    assert '+-m ' in out            # the diff shows the sized config
+    assert not client.package('memcached').is_installed
+    assert not client.file('/etc/memcached.conf').exists
