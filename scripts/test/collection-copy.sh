@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 # Outside the checkout: ansible-test lists files with git, and would see the
 # checkout (where .cache is ignored) instead of the copy.
-dest=${COLLECTION_COPY_ROOT:-/tmp/commons-infra-collection}/ansible_collections/commons/infra
+dest=${COLLECTION_COPY_ROOT:-/tmp/commons-infra-collection-$(pwd | md5sum | cut -c1-8)}/ansible_collections/commons/infra
 rm -rf "$dest"
 mkdir -p "$dest"
 git ls-files -z --cached --others --exclude-standard \
