@@ -1,7 +1,7 @@
 """Render roles/<role>/README.md from the role's meta/argument_specs.yml.
 
 The variable table is generated, so the README and the checked argument specs
-cannot drift; tests/unit/test_role_contracts.py fails when a README is stale.
+cannot drift; tests/unit/test_collection_contracts.py fails when a README is stale.
 Usage: .venv/bin/python scripts/role_readme.py [--check] [ROLE...]
 """
 import os
