@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import re
 import uuid
 
 TMP_PREFIX = '.commons-infra-tmp-'
@@ -35,6 +36,13 @@ def temp_name(path):
 
 def is_temp_name(name):
     return os.path.basename(name).startswith(TMP_PREFIX)
+
+
+def temp_name_pattern(path):
+    """Matches the names temp_name(path) makes, and no other: a cleanup that
+    uses it leaves alone the temporaries of other links being switched in the
+    same directory by another run."""
+    return re.compile('^%s%s\\.[0-9a-f]{12}$' % (re.escape(TMP_PREFIX), re.escape(os.path.basename(path))))
 
 
 def read_link(path):
@@ -71,17 +79,21 @@ def replace_symlink(target, link_path, sync=True):
     return True
 
 
-def remove_stale_temps(directory):
-    """Remove temporary links left by an interrupted switch; returns their paths."""
+def remove_stale_temps(directory, for_path=None):
+    """Remove temporary links (and files, from an interrupted copy) left in
+    ``directory``; only those made for ``for_path`` when it is given.
+    Returns their paths."""
+    pattern = temp_name_pattern(for_path) if for_path else None
     removed = []
     try:
         names = os.listdir(directory)
     except OSError:
         return removed
     for name in names:
-        if is_temp_name(name):
-            path = os.path.join(directory, name)
-            if os.path.islink(path):
-                os.unlink(path)
-                removed.append(path)
+        if not is_temp_name(name) or (pattern and not pattern.match(name)):
+            continue
+        path = os.path.join(directory, name)
+        if os.path.islink(path) or os.path.isfile(path):
+            os.unlink(path)
+            removed.append(path)
     return removed

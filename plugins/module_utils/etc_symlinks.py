@@ -25,11 +25,9 @@ import stat
 import time
 
 from ansible_collections.commons.infra.plugins.module_utils.atomic_link import (
-    TMP_PREFIX,
     fsync_dir,
     is_temp_name,
     read_link,
-    remove_stale_temps,
     replace_symlink,
     temp_name,
 )
@@ -917,9 +915,7 @@ def apply_plan(plan):
             st = _lstat(path)
             if st is None:
                 continue
-            if stat.S_ISLNK(st.st_mode):
-                remove_stale_temps(os.path.dirname(path))
-            elif stat.S_ISREG(st.st_mode) and os.path.basename(path).startswith(TMP_PREFIX):
+            if stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode):
                 os.unlink(path)
             done['cleaned'].append(path)
 
