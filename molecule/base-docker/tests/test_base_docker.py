@@ -1,0 +1,83 @@
+"""base with Docker: the firewall table and Docker's chains live side by side."""
+import pytest
+
+from conftest import host_address, lab_host, recap_counts, run_playbook, tcp_connect
+
+testinfra_hosts = ['base-docker-host']
+
+IMAGE = 'commons-infra/busybox:lab'
+
+
+@pytest.fixture(scope='module')
+def client():
+    return lab_host('base-docker-client')
+
+
+@pytest.fixture(scope='module')
+def address(host):
+    return host_address(host)
+
+
+@pytest.fixture(scope='module')
+def published(host):
+    """A container answering on the host's port 8080, from a one-file busybox image."""
+    host.check_output('mkdir -p /root/img/bin /root/img/www && cp /bin/busybox /root/img/bin/busybox'
+                      ' && echo hello > /root/img/www/index.html'
+                      ' && tar -C /root/img -c . | docker import - %s', IMAGE)
+    host.check_output('docker run -d --name web -p 8080:80 %s /bin/busybox httpd -f -p 80 -h /www', IMAGE)
+    yield
+    host.run('docker rm -f web')
+
+
+def reachable(client, address):
+    return tcp_connect(client, address, 8080)
+
+
+def test_docker_runs_with_apparmor_and_live_restore(host):
+    assert host.service('docker').is_running
+    assert host.package('apparmor').is_installed
+    assert 'Live Restore Enabled: true' in host.check_output('docker info')
+
+
+def test_published_port_answers(published, client, address):
+    assert reachable(client, address)
+    # The firewall is on: a host port nothing allows stays closed.
+    host_port_open = tcp_connect(client, address, 9101)
+    assert not host_port_open
+
+
+def test_published_port_survives_every_firewall_reload(published, host, client, address):
+    for command in ('nft -f /etc/nftables.d/commons-infra.nft',
+                    'systemctl reload nftables',
+                    'systemctl restart nftables'):
+        host.check_output(command)
+        assert reachable(client, address), command
+    assert 'table inet commons_infra' in host.check_output('nft list tables')
+
+
+def test_published_port_survives_a_changed_rule_set(published, host, client, address):
+    before = host.file('/etc/nftables.d/commons-infra.nft').sha256sum
+    rc, out = run_playbook('converge.yml', extra_vars={
+        'base_firewall_allow': [{'name': 'metrics', 'port': 9100, 'from_groups': ['clients']},
+                                {'name': 'extra', 'port': 9200, 'from_cidrs': ['192.0.2.0/24']}]})
+    assert rc == 0, out[-3000:]
+    assert recap_counts(out, 'base-docker-host')['changed'] > 0
+    assert host.file('/etc/nftables.d/commons-infra.nft').sha256sum != before
+    assert reachable(client, address)
+    rc, out = run_playbook('converge.yml')
+    assert rc == 0, out[-3000:]
+    assert reachable(client, address)
+
+
+def test_docker_chains_are_intact(host):
+    tables = host.check_output('nft list tables')
+    assert 'table ip nat' in tables and 'table ip filter' in tables
+    assert 'DOCKER' in host.check_output('nft list table ip nat')
+
+
+def test_control_a_flushing_reload_cuts_the_published_port(published, host, client, address):
+    # What Debian's stock nftables.conf (and ferm) do on every reload, and the role never
+    # does: flush the ruleset, then load the firewall. Docker's DNAT is gone, so the
+    # connection now meets the input chain, which has no rule for it.
+    host.check_output('nft flush ruleset && nft -f /etc/nftables.d/commons-infra.nft')
+    assert not reachable(client, address)
