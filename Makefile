@@ -7,6 +7,7 @@ PYTHON ?= python3
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/pypath
 export ANSIBLE_ROLES_PATH := $(CURDIR)/roles
+export COMMONS_INFRA_LAB_KEY := $(CURDIR)/.cache/lab/admin_ed25519.pub
 
 .PHONY: all venv collection lab test lint sanity units importer molecule demo demo-down bench clean
 
@@ -27,7 +28,7 @@ collection:
 lab: venv
 	@scripts/lab/docker-engine.sh
 	@scripts/lab/base-image.sh
-	@docker volume create commons-infra-apt-archives >/dev/null
+	@scripts/lab/admin-key.sh
 
 test: venv
 	@scripts/test/run-all.sh

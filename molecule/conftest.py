@@ -84,3 +84,19 @@ def recap_counts(output, host):
         if line.startswith(host + ' ') and 'ok=' in line:
             return {k: int(v) for k, v in (field.split('=') for field in line.split()[2:])}
     raise AssertionError('no recap for %s in:\n%s' % (host, output[-3000:]))
+
+
+def http_get(from_host, url, timeout=3):
+    """(status, body) of a GET from from_host, or (None, error text) when nothing answers."""
+    probe = (
+        'import sys,urllib.request,urllib.error\n'
+        'try:\n'
+        ' r=urllib.request.urlopen(sys.argv[1], timeout=%d)\n'
+        ' print(r.status); sys.stdout.write(r.read().decode())\n'
+        'except urllib.error.HTTPError as e:\n'
+        ' print(e.code); sys.stdout.write(e.read().decode())\n'
+        'except OSError as e:\n'
+        ' print(0); sys.stdout.write(str(e))\n'
+    ) % timeout
+    status, body = (from_host.run('python3 -c %s %s', probe, url).stdout.split('\n', 1) + [''])[:2]
+    return (int(status) or None) if status.strip().isdigit() else None, body

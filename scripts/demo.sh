@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$PWD/.cache/pypath" ANSIBLE_ROLES_PATH="$PWD/roles"
+export COMMONS_INFRA_LAB_KEY="$PWD/.cache/lab/admin_ed25519.pub"
 
 case "${1:-up}" in
   down)
@@ -26,14 +27,20 @@ if ! grep -qE 'changed=0 +unreachable=0 +failed=0' .cache/demo-second.log; then
 fi
 
 maxbytes=$(docker exec ol-mem0 sh -c "printf 'stats settings\r\nquit\r\n' | nc -N 127.0.0.1 11211" | awk '$2 == "maxbytes" {print $3}' | tr -d '\r')
+mem_ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' ol-mem0)
+reach() { docker exec "$1" timeout 3 bash -c "exec 3<>/dev/tcp/$mem_ip/11211" 2>/dev/null && echo reachable || echo blocked; }
 cat <<TXT
 
-The lab is up. Look at it:
+The lab is up: ol-mem0 (memcached), ol-web1 (web), ol-home0 (home), each with the base layer.
+  memcached on ol-mem0: $((maxbytes / 1048576)) MiB cache (1 GiB container limit - 300 MiB reserve)
+  ol-mem0:11211 from ol-web1:  $(reach ol-web1)   (base firewall allows the web group)
+  ol-mem0:11211 from ol-home0: $(reach ol-home0)
+Look at it:
   docker ps --filter label=org.commons-infra.scenario=demo
   docker exec -it ol-mem0 bash
+  docker exec ol-mem0 nft list table inet commons_infra
   docker exec ol-mem0 cat /etc/memcached.conf
-  docker exec ol-mem0 sh -c "printf 'stats settings\r\nquit\r\n' | nc -N 127.0.0.1 11211"
-ol-mem0 has a 1 GiB memory limit; memcached's cache is $((maxbytes / 1048576)) MiB (1024 - 300 reserve).
-Re-run:   ansible-playbook -i inventory/lab playbooks/site.yml   (with .venv/bin on PATH)
+  ssh -i .cache/lab/admin_ed25519 admin@$mem_ip      (key login; passwords are refused)
+Re-run:    ansible-playbook -i inventory/lab playbooks/site.yml   (with .venv/bin on PATH)
 Tear down: make demo-down
 TXT

@@ -25,11 +25,12 @@ step() {  # step NAME COMMAND...
 
 step lab scripts/lab/docker-engine.sh
 step base-image scripts/lab/base-image.sh
+step lab-key scripts/lab/admin-key.sh
+export COMMONS_INFRA_LAB_KEY=$PWD/.cache/lab/admin_ed25519.pub
 step lint scripts/test/lint.sh
 step sanity scripts/test/sanity.sh
 step units .venv/bin/pytest tests/unit -q -p no:cacheprovider
 step importer scripts/test/importer.sh
-docker volume create commons-infra-apt-archives >/dev/null 2>&1
 for scenario_file in molecule/*/molecule.yml; do
   scenario=$(basename "$(dirname "$scenario_file")")
   # demo is `make demo`'s own set of containers; site covers the same playbook.
