@@ -32,6 +32,15 @@ CHECK_REQUIRED_TAGS = False
 CFG
 out=$(mktemp)
 # It writes importer_result.json into the working directory: keep that in $dist.
+# Its ansible-lint must resolve the dependencies galaxy.yml declares: link them
+# from the pinned `ansible` package in .venv into the importer's site-packages
+# (it sets its own collections path, but ansible also scans sys.path).
+src=$("$root/.venv/bin/python" -c 'import ansible_collections; print(list(ansible_collections.__path__)[-1])')
+dst=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/ansible_collections
+for dep in $("$root/.venv/bin/python" -c 'import yaml; print(" ".join(yaml.safe_load(open("galaxy.yml"))["dependencies"]))'); do
+  mkdir -p "$dst/${dep%%.*}"
+  ln -sfn "$src/${dep%%.*}/${dep#*.}" "$dst/${dep%%.*}/${dep#*.}"
+done
 (cd "$dist" && PATH="$root/$venv/bin:$PATH" GALAXY_IMPORTER_CONFIG=$cfg "$root/$venv/bin/python" -m galaxy_importer.main "$root/$tarball") 2>&1 | tee "$out"
 # The importer exits 0 on lint findings; treat its errors and warnings as failures.
 if grep -E '^(ERROR|WARNING)' "$out" | grep -v 'WARNING: could not find ansible-lint' ; then
