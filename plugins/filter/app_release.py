@@ -17,6 +17,7 @@ import re
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.six import integer_types, string_types
+from ansible_collections.commons.infra.plugins.module_utils.deploy_history import parse_ls_remote
 
 # The names commons.infra.deploy_history accepts for services and releases.
 NAME_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.+@-]{0,127}$')
@@ -258,20 +259,11 @@ def app_release_ref_commit(ls_remote, version):
     """
     if not _is_str(version) or not version:
         raise AnsibleFilterError('app_release_ref_commit needs the version, got %s' % _r(version))
-    refs = {}
-    for line in to_native(ls_remote or '').splitlines():
-        parts = line.strip().split('\t', 1)
-        if len(parts) == 2:
-            refs[parts[1]] = parts[0].lower()
-    if version == 'HEAD' or version.startswith('refs/'):
-        candidates = [version]
-    else:
-        candidates = ['refs/tags/' + version, 'refs/heads/' + version]
-    for ref in candidates:
-        # An annotated tag: its peeled line is the commit.
-        for name in (ref + '^{}', ref):
-            if name in refs:
-                return refs[name]
+    # The hosts' deploy_history resolves refs the same way, from the same code.
+    lines = '\n'.join(line.strip() for line in to_native(ls_remote or '').splitlines())
+    commit = parse_ls_remote(lines, version)
+    if commit:
+        return commit.lower()
     if HEX_RE.match(version) and len(version) in FULL_ID_LENGTHS:
         return version.lower()
     return ''
