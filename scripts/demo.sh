@@ -9,7 +9,7 @@ export COMMONS_INFRA_LAB_KEY="$PWD/.cache/lab/admin_ed25519.pub"
 
 case "${1:-up}" in
   down)
-    molecule destroy -s demo >/dev/null
+    molecule destroy -s demo >.cache/demo-destroy.log 2>&1 || { tail -n 40 .cache/demo-destroy.log; exit 1; }
     echo "demo: containers removed"
     exit 0 ;;
   up) ;;
