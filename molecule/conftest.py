@@ -100,3 +100,15 @@ def http_get(from_host, url, timeout=3):
     ) % timeout
     status, body = (from_host.run('python3 -c %s %s', probe, url).stdout.split('\n', 1) + [''])[:2]
     return (int(status) or None) if status.strip().isdigit() else None, body
+
+
+def assert_refused(playbook, extra_vars, messages, host_name):
+    """Run playbook with bad input: it must fail, say every message (whitespace
+    folded) and change nothing on host_name. Returns the output."""
+    rc, out = run_playbook(playbook, extra_vars=extra_vars)
+    assert rc != 0, out[-3000:]
+    flat = ' '.join(out.split())
+    for message in messages:
+        assert message in flat, out[-3000:]
+    assert recap_counts(out, host_name)['changed'] == 0
+    return out
