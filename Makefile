@@ -45,9 +45,9 @@ units: venv
 importer: venv
 	@scripts/test/importer.sh
 
-# One scenario: make molecule SCENARIO=memcached
+# One scenario: make molecule SCENARIO=memcached [MOLECULE_COMMAND=converge]
 molecule: lab
-	@$(BIN)/molecule test -s $(or $(SCENARIO),memcached)
+	@scripts/test/scenario.sh $(or $(SCENARIO),memcached) $(or $(MOLECULE_COMMAND),test)
 
 demo: lab
 	@scripts/demo.sh up
