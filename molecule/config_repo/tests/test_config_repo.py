@@ -218,6 +218,27 @@ def test_invalid_sshd_config_never_stays_in_etc(host, lab):
     assert not host.file('/etc/ssh/sshd_config').is_symlink
 
 
+def test_without_the_applied_record_the_checkout_goes_back_to_where_it_was(host, lab):
+    # A checkout from before the record existed: the commit it was at stands in for it.
+    git, before = lab('cr-git'), head(host)
+    host.check_output('git -C %s update-ref -d refs/commons-infra/applied', CHECKOUT)
+    good_site = host.file(NGINX_SITE).content_string
+    bad = push(git, 'nginx: broken again', {'etc/nginx/sites-enabled/default': nginx_site('v4').replace('return', 'retrun')})
+    rc, out, counts = converge()
+    assert rc != 0
+    assert ('Commit %s was not applied: %s and /etc are back at %s, the commit the checkout was at before this run'
+            % (bad, CHECKOUT, before)) in ' '.join(out.split()), out[-3000:]
+    assert head(host) == before
+    assert host.file(NGINX_SITE).content_string == good_site
+    assert host.run('nginx -t -q').rc == 0
+
+    push(git, 'nginx: v4', {'etc/nginx/sites-enabled/default': nginx_site('olsystem v4')})
+    rc, out, counts = converge()
+    assert rc == 0, out[-3000:]
+    assert served(lab) == 'olsystem v4\n'
+    assert applied(host) == head(host)
+
+
 def test_check_mode_reports_drift_and_the_clone_a_fresh_host_needs(host, lab):
     host.check_output('rm %s && printf "edited by hand\\n" > %s', '/etc/motd', '/etc/motd')
     fresh = lab('cr-fresh')
