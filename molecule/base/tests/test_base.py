@@ -18,7 +18,7 @@ EPHEMERAL = os.environ.get('MOLECULE_EPHEMERAL_DIRECTORY', '')
 FIGURES = os.path.join(EPHEMERAL, 'base-figures.txt')
 SSH = 'ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5'
 PASSWORD = 'legacy-Passw0rd'  # prepare.yml gave user legacy this password on target and outsider
-LYNIS_FLOOR = 80              # measured 80 here; the ~23 points a container cannot earn are in docs/base.md
+LYNIS_FLOOR = 79              # measured 79 here (MaxSessions 10 costs SSH-7408's point); the rest in docs/base.md
 DROPIN = '/etc/ssh/sshd_config.d/00-commons-infra.conf'
 
 
@@ -317,7 +317,7 @@ def test_login_hardening(host):
 def test_check_mode_reports_no_drift():
     rc, out = run_playbook('converge.yml', check=True)
     assert rc == 0, out[-3000:]
-    assert recap_counts(out, 'base-target')['changed'] == 0
+    assert recap_counts(out, 'base-target')['changed'] == 0, [line for line in out.splitlines() if line.startswith('changed')]
     assert 'sysctl: skipped - base-target is a container' in ' '.join(out.split())
 
 
@@ -453,7 +453,7 @@ BAD_INPUT = [
                  ['base_sshd_max_sessions is 2: ssh connection sharing', 'use at least 10'], id='max-sessions'),
     # Every other host's connection jumps through base-target: it is their bastion.
     pytest.param({'ansible_ssh_common_args': '-o ProxyJump=admin@base-target'},
-                 ['base-target is the jump host (ProxyJump) for base-web, base-outsider',
+                 ['base-target is the jump host (ProxyJump) for base-outsider, base-web',
                   'base_sshd_allow_tcp_forwarding "no" would cut them'], id='bastion-forwarding'),
     pytest.param({'base_firewall_contract_metrics': {'name': 'metrics', 'port': 9100}},
                  ['base_firewall_contract_metrics must be a list of rules'], id='contract-not-a-list'),
@@ -478,8 +478,8 @@ def test_preflight_refuses_the_first_switch_over_an_uncovered_service(host):
     host.check_output('nft delete table inet commons_infra')
     try:
         out = assert_refused('converge.yml', {'base_firewall_close_ports': []}, [
-            'Firewall preflight: the new ruleset on base-target would close 1 port(s)',
-            '8088/tcp (python3 on 0.0.0.0)', 'base_firewall_close_ports (e.g. ["8088/tcp"])'], 'base-target')
+            'Firewall preflight: the new ruleset on base-target would close',
+            '8088/tcp (python3 on 0.0.0.0)', 'acknowledge closing it in base_firewall_close_ports'], 'base-target')
         assert '22/tcp' not in out
         assert host.run('nft list table inet commons_infra').rc != 0  # still no default-deny
     finally:
