@@ -89,7 +89,7 @@ def timed(path, inventory, env):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--rev', default='main', help='git revision whose roles/base has the drift engine')
     parser.add_argument('--runs', type=int, default=3)
     args = parser.parse_args()
@@ -114,9 +114,9 @@ def main():
         for label, role in (('with drift engine (%s)' % args.rev, os.path.join(workdir, 'roles', 'base')),
                             ('without (plain tasks, this checkout)', 'commons.infra.base')):
             path = playbook(workdir, inventory, role, env)
-            first, _ = timed(path, inventory, env)
+            first = timed(path, inventory, env)[0]
             runs = []
-            for _ in range(args.runs):
+            for dummy in range(args.runs):
                 elapsed, changed = timed(path, inventory, env)
                 if changed:
                     sys.exit('%s: a no-op run changed %d things' % (label, changed))

@@ -138,7 +138,7 @@ def base_firewall_rules(rules, groups, hostvars, host=None):
 # ------------------------------------------------------------------ preflight
 
 def _port_range(port):
-    low, _, high = to_text(port).partition('-')
+    low, dummy, high = to_text(port).partition('-')
     return int(low), int(high or low)
 
 
@@ -149,7 +149,7 @@ def _parse_listeners(ss_output):
         fields = line.split()
         if len(fields) < 5 or fields[0] not in PROTOCOLS:
             continue
-        address, _, port = fields[4].rpartition(':')
+        address, dummy, port = fields[4].rpartition(':')
         address = address.strip('[]').split('%', 1)[0]
         if not port.isdigit():
             continue
@@ -218,7 +218,7 @@ def _live_openings(live):
 def _parse_acknowledged(entries):
     acknowledged = []
     for entry in entries or []:
-        port, _, proto = to_text(entry).partition('/')
+        port, dummy, proto = to_text(entry).partition('/')
         try:
             low, high = _port_range(port)
         except ValueError:

@@ -61,7 +61,7 @@ def _jump_specs(args):
         elif word.startswith('-J') and len(word) > 2:
             specs.extend(word[2:].split(','))
         option = word[2:] if word.startswith('-o') and len(word) > 2 else (following if word == '-o' else '')
-        key, _, value = option.partition('=')
+        key, dummy, value = option.partition('=')
         if key.lower() == 'proxyjump' and value.lower() != 'none':
             specs.extend(value.split(','))
         elif key.lower() == 'proxycommand':

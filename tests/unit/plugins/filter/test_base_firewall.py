@@ -56,9 +56,10 @@ def test_contracts_merge_with_defaults_and_labels():
         ['base_firewall_contract_memcached', [{'name': 'memcached', 'port': 11211, 'from_groups': ['web']}]],
         ['base_firewall_contract_postgres', [{'name': 'postgres', 'port': 5432, 'from_groups': ['web', 'db']}]],
     ])
-    assert [r['label'] for r in rules] == ['base_firewall_allow[0] (node-exporter)',
-                                          'base_firewall_contract_memcached[0] (memcached)',
-                                          'base_firewall_contract_postgres[0] (postgres)']
+    assert [r['label'] for r in rules] == [
+        'base_firewall_allow[0] (node-exporter)',
+        'base_firewall_contract_memcached[0] (memcached)',
+        'base_firewall_contract_postgres[0] (postgres)']
     assert rules[1]['proto'] == 'tcp' and rules[1]['from_cidrs'] == []
 
 
