@@ -1,13 +1,14 @@
-# Read-only facts the base role checks its input against before any change (accounts,
-# groups and keys the lock-out guard and the owner checks need, what OpenSSH offers, the
-# apt sources, the loaded table, Docker's state), in one remote call. It decides nothing:
-# every task of the role runs and Ansible's own idempotence decides what changes.
-# Reads a JSON request on stdin, prints JSON on stdout. Python 3.5+ and the standard
-# library only: it runs with the host's python3.
+# Read-only snapshot of everything the base role manages, taken in one remote call.
+# The role compares it with what it wants and runs only the tasks whose target
+# differs; every task it then runs still decides for itself (the snapshot only lets
+# a no-op run skip work). Reads a JSON request on stdin, prints JSON on stdout.
+# Python 3.5+ and the standard library only: it runs with the host's python3.
 import grp
+import hashlib
 import json
 import os
 import pwd
+import stat
 import subprocess
 import sys
 
@@ -21,13 +22,28 @@ def run(argv):
     return proc.returncode, proc.stdout
 
 
-def same_content(first, second):
-    """True when both files exist with the same bytes."""
+def path_state(path):
     try:
-        with open(first, 'rb') as one, open(second, 'rb') as other:
-            return one.read() == other.read()
+        info = os.lstat(path)
     except OSError:
-        return False
+        return {'type': 'missing'}
+    state = {
+        'mode': '%04o' % stat.S_IMODE(info.st_mode),
+        'owner': name_of(pwd.getpwuid, info.st_uid),
+        'group': name_of(grp.getgrgid, info.st_gid),
+    }
+    if stat.S_ISDIR(info.st_mode):
+        state['type'] = 'dir'
+    elif stat.S_ISREG(info.st_mode):
+        state['type'] = 'file'
+        digest = hashlib.sha1()
+        with open(path, 'rb') as handle:
+            for block in iter(lambda: handle.read(65536), b''):
+                digest.update(block)
+        state['sha1'] = digest.hexdigest()
+    else:
+        state['type'] = 'other'
+    return state
 
 
 def name_of(lookup, ident):
@@ -99,14 +115,48 @@ def security_suite(suite, exclude):
     return False
 
 
+def authorized_keys(home):
+    path = os.path.join(home, '.ssh', 'authorized_keys')
+    try:
+        with open(path) as handle:
+            lines = [line.strip() for line in handle]
+    except OSError:
+        return []
+    return [line for line in lines if line and not line.startswith('#')]
+
+
 def key_count(path):
     rc, out = run(['ssh-keygen', '-l', '-f', path])
     return len(out.splitlines()) if rc == 0 else 0
 
 
-def sysctl_unknown(keys):
-    """Keys the running kernel lacks."""
-    return [key for key in keys if not os.path.exists('/proc/sys/' + key.replace('.', '/'))]
+def login_defs(keys):
+    values = {}
+    try:
+        with open('/etc/login.defs') as handle:
+            for line in handle:
+                words = line.split()
+                if len(words) >= 2 and words[0] in keys:
+                    values[words[0]] = words[1]
+    except OSError:
+        pass
+    return values
+
+
+def sysctl(keys, conf):
+    live = {}
+    for key in keys:
+        try:
+            with open('/proc/sys/' + key.replace('.', '/')) as handle:
+                live[key] = ' '.join(handle.read().split())
+        except OSError:
+            live[key] = None
+    try:
+        with open(conf) as handle:
+            lines = [line.strip() for line in handle]
+    except OSError:
+        lines = []
+    return {'live': live, 'file': lines}
 
 
 def json_file(path):
@@ -124,7 +174,7 @@ def main():
     groups = {entry.gr_name: {'gid': entry.gr_gid, 'members': entry.gr_mem} for entry in grp.getgrall()}
     report = {
         'dockerenv': os.path.exists('/.dockerenv'),
-        'same': {first: same_content(first, second) for first, second in request.get('same', [])},
+        'paths': {path: path_state(path) for path in request.get('paths', [])},
         'services': {name: service_state(name) for name in request.get('services', [])},
         'packages': packages(request.get('packages', [])),
         'ssh': ssh_algorithms(),
@@ -137,7 +187,8 @@ def main():
         'groups': {name: info['gid'] for name, info in groups.items()},
         'group_members': {name: sorted(info['members']) for name, info in groups.items()},
         'json': {path: json_file(path) for path in request.get('json_files', [])},
-        'sysctl_unknown': sysctl_unknown(request.get('sysctl', [])),
+        'login_defs': login_defs(request.get('login_defs', [])),
+        'sysctl': sysctl(request.get('sysctl', []), request.get('sysctl_file', '')),
     }
     rc, out = run(['ssh-keygen', '-l', '-f', '/etc/ssh/ssh_host_rsa_key.pub'])
     if rc == 0 and out.split():
@@ -149,6 +200,7 @@ def main():
         primary = pwd.getpwnam(name).pw_gid
         account['groups'] = sorted(group for group, info in groups.items()
                                    if info['gid'] == primary or name in info['members'])
+        account['authorized_keys'] = authorized_keys(account['home'])
         account['valid_keys'] = key_count(os.path.join(account['home'], '.ssh', 'authorized_keys'))
         report['users'][name] = account
     json.dump(report, sys.stdout)
