@@ -1,17 +1,18 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, commons.infra maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""base's no-op converge with the drift engine (main's role) and without it (this checkout), side by side.
+"""base's no-op converge with the drift engine (this checkout) and without it (plain tasks), side by side.
 
-Run from the checkout:  .venv/bin/python bench/base_noop_bench.py [--rev main] [--runs 3]
+Run from the checkout:  .venv/bin/python bench/base_noop_bench.py [--rev cd368ba] [--runs 3]
 
 The drift engine (files/probe.py + base__drift_json, every task guarded by `when: ... in
-base_drift`) was removed in favour of plain tasks; the role as it was is taken from git
-(`git archive REV roles/base`) into a temp dir. Both roles converge the same systemd lab
+base_drift`) is what the issue asked to remove unless it makes a no-op more than 3x faster;
+the role without it (every task runs, Ansible's own idempotence decides) is commit REV
+of this branch, taken from git (`git archive REV roles/base`) into a temp dir. Both roles converge the same systemd lab
 container (the keys of molecule/resources/create.yml), over the Docker connection with
 pipelining on, with the same variables: each is first converged once, then timed over RUNS
-no-op runs (wall clock of ansible-playbook, which must report changed=0). An empty
-playbook's wall clock is printed for reference. Figures are also written as JSON to
+no-op runs (wall clock of ansible-playbook, which must report changed=0). A playbook
+of one ping is timed for reference. Figures are also written as JSON to
 bench/results/.
 """
 
@@ -90,14 +91,14 @@ def timed(path, inventory, env):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
-    parser.add_argument('--rev', default='main', help='git revision whose roles/base has the drift engine')
+    parser.add_argument('--rev', default='cd368ba', help='git revision whose roles/base has no drift engine')
     parser.add_argument('--runs', type=int, default=3)
     args = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix='base-bench-')
     archive = sh(['bash', '-c', 'git -C "%s" archive %s roles/base | tar -C "%s" -x' % (ROOT, args.rev, workdir)])
-    if archive.returncode != 0 or not os.path.exists(os.path.join(workdir, 'roles/base/files/probe.py')):
-        sys.exit('no drift engine in %s:roles/base: %s' % (args.rev, archive.stdout))
+    if archive.returncode != 0 or os.path.exists(os.path.join(workdir, 'roles/base/files/probe.py')):
+        sys.exit('%s:roles/base is not the role without the drift engine: %s' % (args.rev, archive.stdout))
     inventory = os.path.join(workdir, 'inventory.yml')
     with open(inventory, 'w') as handle:
         handle.write('all:\n  hosts:\n    %s:\n      ansible_connection: community.docker.docker\n'
@@ -109,10 +110,11 @@ def main():
     try:
         empty = os.path.join(workdir, 'empty.yml')
         with open(empty, 'w') as handle:
-            handle.write('- hosts: all\n  gather_facts: false\n  tasks: []\n')
+            handle.write('- hosts: all\n  gather_facts: false\n  vars: {ansible_pipelining: true}\n'
+                         '  tasks: [{ansible.builtin.ping: }]\n')
         results = {'empty_playbook_s': round(timed(empty, inventory, env)[0], 2)}
-        for label, role in (('with drift engine (%s)' % args.rev, os.path.join(workdir, 'roles', 'base')),
-                            ('without (plain tasks, this checkout)', 'commons.infra.base')):
+        for label, role in (('with drift engine (this checkout)', 'commons.infra.base'),
+                            ('without (plain tasks, %s)' % args.rev, os.path.join(workdir, 'roles', 'base'))):
             path = playbook(workdir, inventory, role, env)
             first = timed(path, inventory, env)[0]
             runs = []
@@ -127,12 +129,12 @@ def main():
         sh(['docker', 'rm', '-f', TARGET])
 
     with_engine, without = [results[k] for k in results if k != 'empty_playbook_s']
-    print('base no-op converge, %d runs each, Docker connection, pipelining on (empty playbook: %.2f s)'
+    print('base no-op converge, %d runs each, Docker connection, pipelining on (a one-ping playbook: %.2f s)'
           % (args.runs, results['empty_playbook_s']))
     for label in (k for k in results if k != 'empty_playbook_s'):
         print('  %-40s median %6.2f s  runs %s' % (label, results[label]['noop_median_s'], results[label]['noop_runs_s']))
     ratio = without['noop_median_s'] / with_engine['noop_median_s']
-    print('  the drift engine makes the no-op %.2fx faster (the issue asked for > 3x to keep it)' % ratio)
+    print('  the drift engine makes the no-op %.2fx faster (the issue keeps it above 3x)' % ratio)
     results['ratio'] = round(ratio, 2)
     os.makedirs(os.path.join(ROOT, 'bench', 'results'), exist_ok=True)
     stamp = datetime.datetime.utcnow().strftime('%Y%m%dT%H%M%SZ')
