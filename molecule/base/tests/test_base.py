@@ -18,7 +18,7 @@ EPHEMERAL = os.environ.get('MOLECULE_EPHEMERAL_DIRECTORY', '')
 FIGURES = os.path.join(EPHEMERAL, 'base-figures.txt')
 SSH = 'ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5'
 PASSWORD = 'legacy-Passw0rd'  # prepare.yml gave user legacy this password on target and outsider
-LYNIS_FLOOR = 80              # measured 80 here; the ~23 points a container cannot earn are in docs/base.md
+LYNIS_FLOOR = 79              # measured 79 here (MaxSessions 10 costs SSH-7408's point); the rest in docs/base.md
 DROPIN = '/etc/ssh/sshd_config.d/00-commons-infra.conf'
 
 
@@ -314,10 +314,11 @@ def test_login_hardening(host):
 
 # --- check mode, the guard, bad input -----------------------------------------------
 
-def test_check_mode_reports_no_drift():
+def test_check_mode_reports_no_drift(host):
+    # (host: keeps pytest from moving this test after the ones that change the host)
     rc, out = run_playbook('converge.yml', check=True)
     assert rc == 0, out[-3000:]
-    assert recap_counts(out, 'base-target')['changed'] == 0
+    assert recap_counts(out, 'base-target')['changed'] == 0, [line for line in out.splitlines() if line.startswith('changed')]
     assert 'sysctl: skipped - base-target is a container' in ' '.join(out.split())
 
 
@@ -357,12 +358,48 @@ def over_ssh(target_ip, web):
     }
 
 
-def test_ansible_still_manages_the_host_over_hardened_ssh(target_ip, web):
-    # After hardening (post-quantum KEX, ETM MACs, MaxSessions 2, no passwords) Ansible
-    # itself still gets in, and finds nothing to change.
+def controller_address(host):
+    """The address the controller's ssh connections come from: the scenario network's gateway."""
+    return host.check_output("ip -4 route show default | awk '{print $3}'")
+
+
+def test_ansible_still_manages_the_host_over_hardened_ssh(host, target_ip, web):
+    # After hardening (post-quantum KEX, ETM MACs, no passwords) Ansible itself still gets in;
+    # over ssh the role learns the controller's address and fail2ban never bans it.
+    rc, out = run_playbook('converge.yml', extra_vars=over_ssh(target_ip, web), limit='base-target')
+    assert rc == 0, out[-3000:]
+    assert controller_address(host) in host.check_output('fail2ban-client get sshd ignoreip')
     rc, out = run_playbook('converge.yml', check=True, extra_vars=over_ssh(target_ip, web), limit='base-target')
     assert rc == 0, out[-3000:]
     assert recap_counts(out, 'base-target')['changed'] == 0
+
+
+SSH_LOCKOUTS = [
+    pytest.param({'base_firewall_ssh_from_cidrs': ['192.0.2.0/24']},
+                 ['outside base_firewall_ssh_from_cidrs (192.0.2.0/24): the firewall would cut this connection'],
+                 id='client-outside-ssh-cidrs'),
+    pytest.param({'base_admin_users': [{'name': 'admin', 'groups': ['ops'], 'authorized_keys': ['OTHER_KEY']}]},
+                 ["is not among base_admin_users' authorized_keys for admin", 'ED25519 SHA256:'],
+                 id='key-in-use-removed'),
+]
+
+
+@pytest.mark.parametrize('extra_vars,messages', SSH_LOCKOUTS)
+def test_lockout_guard_protects_the_live_connection(host, web, target_ip, extra_vars, messages):
+    other_key = web.check_output('rm -f /root/other && ssh-keygen -q -t ed25519 -N "" -f /root/other && cat /root/other.pub')
+    extra = json.loads(json.dumps(extra_vars).replace('OTHER_KEY', other_key))
+    dropin = host.file(DROPIN).sha256sum
+    rc, out = run_playbook('converge.yml', extra_vars=dict(over_ssh(target_ip, web), **extra), limit='base-target')
+    assert rc != 0
+    flat = ' '.join(out.split())
+    assert 'Lock-out guard: refusing to change base-target' in flat, out[-3000:]
+    for message in messages:
+        assert message in flat, out[-3000:]
+    if 'base_firewall_ssh_from_cidrs' in extra_vars:
+        assert 'Ansible connects from %s, outside' % controller_address(host) in flat
+    assert recap_counts(out, 'base-target')['changed'] == 0
+    assert host.file(DROPIN).sha256sum == dropin
+    assert key_login(web, target_ip).rc == 0
 
 
 def test_lockout_guard_finds_the_ssh_user_by_itself(target_ip, web):
@@ -413,6 +450,14 @@ BAD_INPUT = [
                  ['Ansible logs in as root', 'base_sshd_permit_root_login is "no"'], id='root-locked-out'),
     pytest.param({'base_opt_dirs': [{'path': '/opt/openlibrary', 'owner': 'olsystem'}]},
                  ['base_opt_dirs: unknown owners or groups: olsystem'], id='opt-owner-unknown'),
+    pytest.param({'base_sshd_max_sessions': 2},
+                 ['base_sshd_max_sessions is 2: ssh connection sharing', 'use at least 10'], id='max-sessions'),
+    # Every other host's connection jumps through base-target: it is their bastion.
+    pytest.param({'ansible_ssh_common_args': '-o ProxyJump=admin@base-target'},
+                 ['base-target is the jump host (ProxyJump) for base-outsider, base-web',
+                  'base_sshd_allow_tcp_forwarding "no" would cut them'], id='bastion-forwarding'),
+    pytest.param({'base_firewall_contract_metrics': {'name': 'metrics', 'port': 9100}},
+                 ['base_firewall_contract_metrics must be a list of rules'], id='contract-not-a-list'),
 ]
 
 
@@ -423,3 +468,77 @@ def test_bad_input_fails_before_any_change(host, extra_vars, messages):
     assert_refused('converge.yml', extra_vars, messages, 'base-target')
     assert host.file(DROPIN).sha256sum == dropin
     assert host.check_output('nft list table inet commons_infra') == table
+
+
+# --- firewall preflight -----------------------------------------------------------------
+
+def test_preflight_refuses_the_first_switch_over_an_uncovered_service(host):
+    # prepare.yml started a service on 8088 by hand; converge.yml acknowledges closing it.
+    # Without the acknowledgement, a first switch (no table loaded yet) is refused.
+    assert '0.0.0.0:8088' in host.check_output('ss -Htln')
+    host.check_output('nft delete table inet commons_infra')
+    try:
+        out = assert_refused('converge.yml', {'base_firewall_close_ports': []}, [
+            'Firewall preflight: the new ruleset on base-target would close',
+            '8088/tcp (python3 on 0.0.0.0)', 'acknowledge closing it in base_firewall_close_ports'], 'base-target')
+        assert '22/tcp' not in out
+        assert host.run('nft list table inet commons_infra').rc != 0  # still no default-deny
+    finally:
+        host.check_output('nft -f /etc/nftables.d/commons-infra.nft')
+
+
+def test_preflight_refuses_a_change_that_closes_a_serving_port(host):
+    # node-exporter (9100) is open to 192.0.2.0/24 today; a run that drops the rule would cut it.
+    host.check_output('systemd-run --unit exporter python3 -m http.server 9100')
+    try:
+        assert_refused('converge.yml', {'base_firewall_allow': []}, [
+            'would close 1 port(s)', '9100/tcp (python3 on 0.0.0.0)'], 'base-target')
+    finally:
+        host.run('systemctl stop exporter')
+
+
+# --- write-then-load: a failed run is repaired by the next ------------------------------
+
+def banner(web, target_ip):
+    return web.run(SSH + ' -o BatchMode=yes -o PreferredAuthentications=none nobody@%s true', target_ip).stderr
+
+
+def test_rules_and_sshd_written_by_a_failed_run_are_live_after_the_rerun(host, web, target_ip):
+    extra = {'base_firewall_allow': [{'name': 'node-exporter', 'port': 9100, 'from_cidrs': ['192.0.2.0/24']},
+                                     {'name': 'repair', 'port': 9300, 'from_groups': ['web']}],
+             'base_sshd_extra_options': {'Banner': '/etc/issue.net'}}
+    host.check_output('systemd-run --unit repair python3 -m http.server 9300')
+    # A later task of the run fails: nftables.service cannot be enabled while masked.
+    host.check_output('systemctl mask nftables')
+    try:
+        rc, out = run_playbook('converge.yml', extra_vars=extra)
+        assert rc != 0 and 'masked' in out, out[-3000:]
+    finally:
+        host.check_output('systemctl unmask nftables')
+    try:
+        rc, out = run_playbook('converge.yml', extra_vars=extra)
+        assert rc == 0, out[-3000:]
+        assert 'dport 9300' in host.check_output('nft list table inet commons_infra')
+        assert tcp_connect(web, target_ip, 9300)
+        assert 'Authorized access only' in banner(web, target_ip)
+    finally:
+        host.run('systemctl stop repair')
+        rc, out = run_playbook('converge.yml')
+        assert rc == 0, out[-3000:]
+    assert 'Authorized access only' not in banner(web, target_ip)
+
+
+# --- removal --------------------------------------------------------------------------
+
+def test_taking_a_user_out_of_the_admin_list_takes_its_groups(host):
+    assert 'openlibrary' in host.user('deploy').groups  # given by the role (converge.yml)
+    host.check_output('usermod -aG ops deploy')             # and one given by hand
+    admins = [{'name': 'admin', 'comment': 'Lab admin', 'groups': ['ops'],
+               'authorized_keys': [host.file('/home/admin/.ssh/authorized_keys').content_string.strip()]}]
+    rc, out = run_playbook('converge.yml', extra_vars={'base_admin_users': admins})
+    assert rc == 0, out[-3000:]
+    groups = host.user('deploy').groups
+    assert 'openlibrary' not in groups
+    assert 'ops' in groups                                   # never the role's to take
+    assert 'ops' in host.user('admin').groups
+    assert 'deploy' not in host.file('/etc/sudoers.d/commons-infra').content_string

@@ -159,6 +159,14 @@ def sysctl(keys, conf):
     return {'live': live, 'file': lines}
 
 
+def json_file(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
 def main():
     request = json.load(sys.stdin)
     accounts = {entry.pw_name: {'uid': entry.pw_uid, 'comment': entry.pw_gecos, 'home': entry.pw_dir,
@@ -177,6 +185,8 @@ def main():
         'accounts': sorted(accounts),
         'users': {},
         'groups': {name: info['gid'] for name, info in groups.items()},
+        'group_members': {name: sorted(info['members']) for name, info in groups.items()},
+        'json': {path: json_file(path) for path in request.get('json_files', [])},
         'login_defs': login_defs(request.get('login_defs', [])),
         'sysctl': sysctl(request.get('sysctl', []), request.get('sysctl_file', '')),
     }
