@@ -18,6 +18,12 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.six import string_types
 
+try:
+    import netaddr
+    HAS_NETADDR = True
+except ImportError:  # pragma: no cover - netaddr comes with ansible.utils
+    HAS_NETADDR = False
+
 ROLES = ('primary', 'standby')
 
 
@@ -125,10 +131,93 @@ def postgres_cluster(members, synchronous_standbys=None, prefix='postgres_'):
     return {'primary': primaries[0] if primaries else None, 'standbys': standbys, 'synchronous_standbys': sync}
 
 
+def _network(value):
+    """netaddr's network for an address or CIDR written in full (no '10' for 10.0.0.0/8), else None."""
+    if not isinstance(value, string_types) or not re.match(r'^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$', value):
+        return None
+    try:
+        network = netaddr.IPNetwork(value)
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return None
+    if network.version == 4 and value.split('/')[0].count('.') != 3:
+        return None
+    return network
+
+
+def postgres_hba_errors(rules, groups, variable='postgres_hba'):
+    """Every problem of a list of hba rules, each naming the variable and the rule; [] when usable."""
+    if not HAS_NETADDR:
+        raise AnsibleFilterError('postgres_hba_errors needs the netaddr Python library on the controller')
+    if not isinstance(rules, list):
+        return ['%s must be a list of rules, got %r' % (variable, rules)]
+    problems = []
+    for index, rule in enumerate(rules):
+        if not isinstance(rule, dict):
+            problems.append('%s[%d] must be a dict, got %r' % (variable, index, rule))
+            continue
+        label = '%s[%d] (%s)' % (variable, index, rule.get('name', 'no name'))
+        for key in ('databases', 'users', 'from_groups', 'from_cidrs'):
+            value = rule.get(key, [])
+            if isinstance(value, string_types) or not isinstance(value, list):
+                problems.append('%s: %s must be a list, got %r' % (label, key, value))
+        lists_ok = not [p for p in problems if p.startswith(label)]
+        if not lists_ok:
+            continue
+        for key in ('databases', 'users'):
+            if not rule.get(key):
+                problems.append('%s: %s must name at least one (or "all")' % (label, key))
+        unknown = [group for group in rule.get('from_groups', []) if group not in groups]
+        if unknown:
+            problems.append('%s: from_groups names unknown inventory group(s) %s' % (label, ', '.join(unknown)))
+        bad = [cidr for cidr in rule.get('from_cidrs', []) if _network(cidr) is None]
+        if bad:
+            problems.append('%s: from_cidrs has entries that are not CIDRs or IP addresses: %s'
+                            % (label, ', '.join(to_native(cidr) for cidr in bad)))
+        if not rule.get('from_groups') and not rule.get('from_cidrs'):
+            problems.append('%s: give from_groups or from_cidrs; a rule open to nobody is a mistake' % label)
+    return problems
+
+
+def postgres_hba_sources(rule, groups, addresses):
+    """The networks one hba rule admits: [{'cidr': ..., 'source': ...}].
+
+    Each host of the rule's from_groups as a single-address network (its address
+    from ``addresses``, host name to IP), then from_cidrs in network form
+    (10.1.2.3/8 -> 10.0.0.0/8, 192.0.2.7 -> 192.0.2.7/32). A network is listed once.
+    """
+    if not HAS_NETADDR:
+        raise AnsibleFilterError('postgres_hba_sources needs the netaddr Python library on the controller')
+    sources = []
+    seen = set()
+    for group in rule.get('from_groups', []):
+        if group not in groups:
+            raise AnsibleFilterError('unknown inventory group %s' % group)
+        for host in groups[group]:
+            address = (addresses or {}).get(host)
+            network = _network(address) if address else None
+            if network is None:
+                raise AnsibleFilterError('no IP address known for %s (group %s), got %r' % (host, group, address))
+            cidr = str(netaddr.IPNetwork('%s/%d' % (network.ip, 32 if network.version == 4 else 128)))
+            if cidr not in seen:
+                seen.add(cidr)
+                sources.append({'cidr': cidr, 'source': '%s: %s' % (group, host)})
+    for value in rule.get('from_cidrs', []):
+        network = _network(value)
+        if network is None:
+            raise AnsibleFilterError('%r is not a CIDR or IP address' % (value,))
+        cidr = str(network.cidr)
+        if cidr not in seen:
+            seen.add(cidr)
+            sources.append({'cidr': cidr, 'source': value})
+    return sources
+
+
 class FilterModule(object):
     def filters(self):
         return {
             'postgres_tuning': postgres_tuning,
             'postgres_cluster': postgres_cluster,
             'postgres_slot_name': postgres_slot_name,
+            'postgres_hba_errors': postgres_hba_errors,
+            'postgres_hba_sources': postgres_hba_sources,
         }

@@ -2,7 +2,8 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.commons.infra.plugins.filter.postgres import (FilterModule, postgres_cluster,
+from ansible_collections.commons.infra.plugins.filter.postgres import (FilterModule, postgres_cluster, postgres_hba_errors,
+                                                                        postgres_hba_sources,
                                                                         postgres_slot_name, postgres_tuning)
 
 
@@ -85,3 +86,51 @@ def test_slot_name():
     assert postgres_slot_name('PG.Db-3') == 'pg_db_3'
     with pytest.raises(AnsibleFilterError):
         postgres_slot_name('')
+
+
+GROUPS = {'all': ['db1', 'web1', 'web2'], 'db': ['db1'], 'web': ['web1', 'web2'], 'ungrouped': []}
+ADDRESSES = {'db1': '10.0.0.1', 'web1': '10.0.1.1', 'web2': '2001:db8::2'}
+
+
+def test_hba_errors_none_for_good_rules():
+    rules = [{'name': 'web', 'databases': ['ol'], 'users': ['ol'], 'from_groups': ['web']},
+             {'name': 'office', 'databases': ['all'], 'users': ['ro'], 'from_cidrs': ['192.0.2.0/24', '2001:db8::/32', '192.0.2.7']}]
+    assert postgres_hba_errors(rules, GROUPS) == []
+
+
+@pytest.mark.parametrize('rule,message', [
+    ({'name': 'x', 'databases': ['ol'], 'users': ['ol'], 'from_cidrs': ['10.0.0.300/24']},
+     'postgres_hba[0] (x): from_cidrs has entries that are not CIDRs or IP addresses: 10.0.0.300/24'),
+    ({'name': 'x', 'databases': ['ol'], 'users': ['ol'], 'from_cidrs': ['10/8']}, 'not CIDRs or IP addresses: 10/8'),
+    ({'name': 'x', 'databases': ['ol'], 'users': ['ol'], 'from_cidrs': ['10.0.0.0/33']}, 'not CIDRs or IP addresses: 10.0.0.0/33'),
+    ({'name': 'x', 'databases': ['ol'], 'users': ['ol'], 'from_cidrs': ['db.example.org']}, 'not CIDRs or IP addresses: db.example.org'),
+    ({'name': 'x', 'databases': ['ol'], 'users': ['ol'], 'from_groups': ['solr']}, 'from_groups names unknown inventory group(s) solr'),
+    ({'name': 'x', 'databases': 'ol', 'users': ['ol'], 'from_groups': ['web']}, 'databases must be a list'),
+    ({'name': 'x', 'databases': [], 'users': ['ol'], 'from_groups': ['web']}, 'databases must name at least one'),
+    ({'name': 'x', 'databases': ['ol'], 'users': ['ol']}, 'a rule open to nobody is a mistake'),
+])
+def test_hba_errors_name_the_rule(rule, message):
+    problems = postgres_hba_errors([rule], GROUPS)
+    assert any(message in problem for problem in problems), problems
+
+
+def test_hba_errors_use_the_given_variable_name():
+    assert postgres_hba_errors([{'name': 'x', 'databases': ['a'], 'users': ['a'], 'from_groups': ['nope']}], GROUPS,
+                               'pgbouncer_hba')[0].startswith('pgbouncer_hba[0] (x):')
+
+
+def test_hba_sources_expand_groups_and_normalise_cidrs():
+    rule = {'from_groups': ['web', 'db', 'web'], 'from_cidrs': ['10.1.2.3/8', '192.0.2.7', '10.0.0.1/32']}
+    assert postgres_hba_sources(rule, GROUPS, ADDRESSES) == [
+        {'cidr': '10.0.1.1/32', 'source': 'web: web1'},
+        {'cidr': '2001:db8::2/128', 'source': 'web: web2'},
+        {'cidr': '10.0.0.1/32', 'source': 'db: db1'},
+        {'cidr': '10.0.0.0/8', 'source': '10.1.2.3/8'},
+        {'cidr': '192.0.2.7/32', 'source': '192.0.2.7'},
+    ]
+
+
+def test_hba_sources_refuse_a_host_without_address():
+    with pytest.raises(AnsibleFilterError) as err:
+        postgres_hba_sources({'from_groups': ['web']}, GROUPS, {'web1': '10.0.1.1'})
+    assert 'no IP address known for web2 (group web)' in str(err.value)
