@@ -7,7 +7,7 @@ import uuid
 import pytest
 import testinfra
 
-from conftest import assert_refused, host_address, recap_counts, run_playbook, tcp_connect
+from conftest import host_address, recap_counts, run_playbook, tcp_connect
 
 # The layer playbook alone (converge.yml adds base's firewall): what an operator re-runs.
 LAYER = '../../playbooks/postgres.yml'
@@ -35,7 +35,7 @@ def query(host, sql, db='postgres'):
 
 
 def client_psql(client, address, sql, user='openlibrary', password=APP_PASSWORD, db='openlibrary'):
-    return client.run('PGPASSWORD=%s PGCONNECT_TIMEOUT=5 psql -XAtq -h %s -U %s -d %s -c %s',
+    return client.run('PGPASSWORD=%s PGCONNECT_TIMEOUT=5 psql -w -XAtq -h %s -U %s -d %s -c %s',
                       password, address, user, db, sql)
 
 
@@ -224,9 +224,111 @@ BAD_INPUT = [
 def test_bad_input_fails_before_any_change(host, extra_vars, messages):
     files_before = (host.file(DROPIN).sha256sum, host.file(HBA).sha256sum)
     pid_before = main_pid(host)
-    out = assert_refused(LAYER, extra_vars, messages, 'pg-db1')
-    for name in DB_HOSTS:
-        if any(line.startswith(name + ' ') for line in out.splitlines()):
-            assert recap_counts(out, name)['changed'] == 0, name
+    # On the primary alone: validation reads the whole cluster's layout from the inventory anyway.
+    rc, out = run_playbook(LAYER, extra_vars=extra_vars, limit='pg-db1')
+    assert rc != 0, out[-3000:]
+    flat = ' '.join(out.split())
+    for message in messages:
+        assert message in flat, out[-3000:]
+    assert recap_counts(out, 'pg-db1')['changed'] == 0
     assert (host.file(DROPIN).sha256sum, host.file(HBA).sha256sum) == files_before
     assert main_pid(host) == pid_before
+
+
+# -- pgbouncer ---------------------------------------------------------------
+
+CLIENTS = 500
+SERVER_CONNECTION_LIMIT = 40
+LOAD_SCRIPT = r'''
+import sys, threading, time
+import psycopg2
+host, clients = sys.argv[1], int(sys.argv[2])
+connected = threading.Barrier(clients + 1, timeout=120)
+done = threading.Barrier(clients + 1, timeout=120)
+ok = []
+errors = []
+def client():
+    try:
+        conn = psycopg2.connect(host=host, port=6432, dbname='openlibrary', user='openlibrary',
+                                password=sys.argv[3], connect_timeout=60)
+        conn.autocommit = True
+    except Exception as exc:
+        errors.append(str(exc).strip()); connected.abort(); return
+    try:
+        connected.wait()
+        with conn.cursor() as cur:
+            for _ in range(3):
+                cur.execute('SELECT pg_sleep(0.02), 1')
+                assert cur.fetchone()[1] == 1
+        ok.append(1)
+        done.wait()
+    except Exception as exc:
+        errors.append(str(exc).strip())
+    finally:
+        conn.close()
+threads = [threading.Thread(target=client) for _ in range(clients)]
+started = time.time()
+for thread in threads:
+    thread.start()
+connected.wait()
+print('connected', clients, round(time.time() - started, 1), flush=True)
+done.wait()
+for thread in threads:
+    thread.join()
+print('ok', len(ok), 'errors', len(errors), round(time.time() - started, 1), (errors or [''])[0])
+'''
+
+
+def pgbouncer_admin(host, command):
+    return query_port(host, command, port=6432, db='pgbouncer')
+
+
+def query_port(host, sql, port, db):
+    result = host.run('runuser -u postgres -- psql -XAtq -h /var/run/postgresql -p %s -d %s -c %s', str(port), db, sql)
+    assert result.rc == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_500_clients_share_at_most_40_server_connections(host, lab):
+    client = lab('pg-client')
+    client.check_output('cat > /tmp/pgbouncer_load.py <<\'EOF\'\n%s\nEOF' % LOAD_SCRIPT)
+    sampler = ("for i in $(seq 1 400); do [ -e /tmp/sampler.stop ] && break; psql -XAtq -d postgres -c \"SELECT count(*) "
+               "FROM pg_stat_activity WHERE datname = 'openlibrary' AND usename = 'openlibrary'\"; sleep 0.2; done "
+               "> /tmp/server-conns.txt")
+    host.run('rm -f /tmp/server-conns.txt /tmp/sampler.stop')
+    host.check_output('runuser -u postgres -- sh -c %s', '(%s) >/dev/null 2>&1 &' % sampler)
+    load = client.run('timeout 180 python3 /tmp/pgbouncer_load.py %s %s %s', host_address(host), str(CLIENTS), APP_PASSWORD)
+    host.run('touch /tmp/sampler.stop')
+    print(load.stdout)
+    assert load.rc == 0, load.stdout + load.stderr
+    assert 'connected %d' % CLIENTS in load.stdout
+    assert 'ok %d errors 0' % CLIENTS in load.stdout
+    samples = [int(n) for n in host.file('/tmp/server-conns.txt').content_string.split()]
+    print('server connections of openlibrary during the load: max %d over %d samples' % (max(samples), len(samples)))
+    assert 0 < max(samples) <= SERVER_CONNECTION_LIMIT
+
+
+def test_pgbouncer_refuses_a_wrong_password(host, lab):
+    client = lab('pg-client')
+    wrong = client.run('PGPASSWORD=not-it PGCONNECT_TIMEOUT=5 psql -w -XAtq -h %s -p 6432 -U openlibrary -d openlibrary -c %s',
+                       host_address(host), 'SELECT 1')
+    # pgbouncer answers a failed SCRAM exchange with this, PostgreSQL with "password authentication failed"
+    assert wrong.rc != 0 and 'SASL authentication failed' in wrong.stderr
+    right = client.run('PGPASSWORD=%s PGCONNECT_TIMEOUT=5 psql -w -XAtq -h %s -p 6432 -U openlibrary -d openlibrary -c %s',
+                       APP_PASSWORD, host_address(host), 'SELECT current_user')
+    assert right.rc == 0 and right.stdout.strip() == 'openlibrary', right.stderr
+
+
+def test_pgbouncer_keeps_no_password_and_its_console_is_local(host, lab):
+    assert host.file('/etc/pgbouncer/userlist.txt').size == 0
+    assert 'auth_query' in pgbouncer_admin(host, 'SHOW CONFIG')
+    client = lab('pg-client')
+    remote = client.run('PGPASSWORD=%s PGCONNECT_TIMEOUT=5 psql -w -XAtq -h %s -p 6432 -U openlibrary -d pgbouncer -c %s',
+                        APP_PASSWORD, host_address(host), 'SHOW POOLS')
+    assert remote.rc != 0
+
+
+def test_6432_is_closed_to_hosts_outside_the_allowed_groups(host, lab):
+    address = host_address(host)
+    assert tcp_connect(lab('pg-client'), address, 6432)
+    assert not tcp_connect(testinfra.get_host('local://'), address, 6432)

@@ -2,9 +2,8 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.commons.infra.plugins.filter.postgres import (FilterModule, postgres_cluster, postgres_hba_errors,
-                                                                        postgres_hba_sources,
-                                                                        postgres_slot_name, postgres_tuning)
+from ansible_collections.commons.infra.plugins.filter.postgres import (
+    FilterModule, postgres_cluster, postgres_hba_errors, postgres_hba_sources, postgres_slot_name, postgres_tuning)
 
 
 def test_registered_under_documented_names():
