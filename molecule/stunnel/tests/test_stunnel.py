@@ -42,6 +42,15 @@ def psk_session(client, identity, key_file, port, tls='-tls1_3', cipher=''):
     return client.run(cmd).stdout
 
 
+def wait_until(predicate, seconds=10):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def main_pid(host, unit):
     return host.check_output('systemctl show -p MainPID --value %s', unit)
 
@@ -182,19 +191,13 @@ def test_rotating_one_key_keeps_the_other_client_connected_and_prints_no_key(hos
     two.check_output('echo %s | base64 -d > /root/probe.py', base64.b64encode(PROBE.encode()).decode())
     two.check_output('systemd-run --unit stunnel-probe --collect -p StandardOutput=file:/root/probe.out '
                      'python3 /root/probe.py')
-    for _ in range(50):
-        if two.file('/root/probe.count').exists:
-            break
-        time.sleep(0.1)
+    assert wait_until(lambda: two.file('/root/probe.count').exists)
 
     monkeypatch.setenv('ANSIBLE_VERBOSITY', '1')
     rc, out = run_playbook('tunnels.yml', extra_vars={'stunnel_rotate': ['memcached@st-client1']})
     assert rc == 0, out[-3000:]
     two.check_output('touch /root/probe.stop')
-    for _ in range(50):
-        if two.run('systemctl is-active stunnel-probe').stdout.strip() != 'active':
-            break
-        time.sleep(0.1)
+    assert wait_until(lambda: two.run('systemctl is-active stunnel-probe').stdout.strip() != 'active')
     result = two.check_output('cat /root/probe.out')
     assert result.startswith('OK') and int(result.split()[1]) > 20, result
 
@@ -254,3 +257,15 @@ def test_bad_input_fails_before_any_change(host, lab, playbook, extra_vars, mess
         assert counts['changed'] == 0, (name, out[-3000:])
     assert KEY not in out
     assert state() == before
+
+
+def test_configuration_stunnel_refuses_never_goes_live(host, lab):
+    conf = DIR + '/server-memcached.conf'
+    before = host.file(conf).sha256sum
+    pid = main_pid(host, 'stunnel-psk@server-memcached')
+    assert_refused('tunnels.yml', {'stunnel_ciphers': 'NO-SUCH-CIPHER'},
+                   ['failed to validate', 'is not a working stunnel configuration'], 'st-server')
+    # The last good configuration is still the live one, and it still works.
+    assert host.file(conf).sha256sum == before
+    assert main_pid(host, 'stunnel-psk@server-memcached') == pid
+    assert 'VERSION' in memcached_ask(lab('st-client2'), 'version\\r\\n')
