@@ -220,6 +220,21 @@ def test_rotating_one_key_keeps_the_other_client_connected_and_prints_no_key(hos
         assert key not in out and key.upper() not in out
 
 
+
+def test_a_key_from_the_vault_replaces_the_generated_one_without_showing_it(host, lab, monkeypatch):
+    vault_key = '5e' * 32
+    two = lab('st-client2')
+    monkeypatch.setenv('ANSIBLE_VERBOSITY', '1')
+    rc, out = run_playbook('tunnels.yml', extra_vars={'stunnel_psks': {'memcached@st-client2': vault_key}})
+    assert rc == 0, out[-3000:]
+    assert vault_key not in out
+    assert two.check_output('cat %s/client-memcached.psk', DIR) == 'memcached@st-client2:' + vault_key
+    assert 'memcached@st-client2:' + vault_key in host.check_output('cat %s/server-memcached.psk', DIR)
+    assert host.file(KEYS + '/memcached/memcached@st-client2.psk').mode == 0o600
+    assert 'VERSION' in memcached_ask(two, 'version\\r\\n')
+    assert 'VERSION' in memcached_ask(lab('st-client1'), 'version\\r\\n')
+
+
 BAD_INPUT = [
     pytest.param('tunnels.yml', {'stunnel_psks': {'memcached@st-client1': KEY, 'memcached@st-client2': KEY}},
                  ['stunnel_psks: memcached@st-client1 and memcached@st-client2 share one key'], id='psk-reused'),
