@@ -220,7 +220,6 @@ def test_rotating_one_key_keeps_the_other_client_connected_and_prints_no_key(hos
         assert key not in out and key.upper() not in out
 
 
-
 def test_a_key_from_the_vault_replaces_the_generated_one_without_showing_it(host, lab, monkeypatch):
     vault_key = '5e' * 32
     two = lab('st-client2')
