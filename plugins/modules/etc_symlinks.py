@@ -27,7 +27,7 @@ description:
   - Temporary links left by an interrupted run are removed on the next run. Runs on the same O(dest) are
     serialised with an C(flock) on the O(dest) directory itself (nothing is written for it).
   - Directories are never removed or replaced by this module, nor are symlinks to directories (such as the
-    C(qemu-server), C(lxc) and C(local) links pmxcfs keeps in C(/etc/pve)): copies are written through a
+    C(qemu-server), C(lxc) and C(local) links pmxcfs keeps in C(/etc/pve)). Copies are written through a
     symlinked directory that resolves inside O(dest); links through one, or copies through one that leads
     out of O(dest), fail the task. Only an older whole-directory link into the sources themselves is treated
     as an entry in the way (see O(conflict)).

@@ -12,9 +12,12 @@ import ast
 import glob
 import json
 import os
+import pathlib
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 import yaml
@@ -26,19 +29,30 @@ CHECKOUT = os.path.realpath(os.path.join(PYPATH, 'ansible_collections', 'commons
 NOBODY = 65534
 
 
+# The interpreter and the checkout may be unreadable for nobody (/root/.pyenv): the module is
+# imported and its arguments read as root, then the process drops to the user and runs it.
+AS_USER = '''
+import os, runpy, sys
+from ansible.module_utils import basic
+import ansible_collections.commons.infra.plugins.modules.{name}
+basic._load_params()
+os.setgroups([])
+os.setgid({uid})
+os.setuid({uid})
+runpy.run_module('ansible_collections.commons.infra.plugins.modules.{name}', run_name='__main__')
+'''
+
+
 def run_module(name, tmp_path, args, as_user=None):
     args_file = str(tmp_path / ('args-%s.json' % name))
     with open(args_file, 'w') as f:
         json.dump({'ANSIBLE_MODULE_ARGS': args}, f)
-    os.chmod(args_file, 0o644)
-    preexec = None
+    module = 'ansible_collections.commons.infra.plugins.modules.' + name
+    command = [sys.executable, '-m', module, args_file]
     if as_user is not None:
-        def preexec():
-            os.setgid(as_user)
-            os.setuid(as_user)
-    proc = subprocess.run([sys.executable, '-m', 'ansible_collections.commons.infra.plugins.modules.' + name, args_file],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=PYPATH),
-                          cwd='/', preexec_fn=preexec, check=False, universal_newlines=True, timeout=120)
+        command = [sys.executable, '-c', AS_USER.format(name=name, uid=as_user), args_file]
+    proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=PYPATH),
+                          cwd='/', check=False, universal_newlines=True, timeout=120)
     assert 'Traceback' not in proc.stderr, proc.stderr
     try:
         return json.loads(proc.stdout)
@@ -47,16 +61,19 @@ def run_module(name, tmp_path, args, as_user=None):
 
 
 @pytest.fixture
-def unprivileged(tmp_path):
+def base():
+    """A directory nobody can reach (pytest's own temp root is 0700)."""
     if os.geteuid() != 0:
         pytest.skip('needs root to drop to nobody')
-    os.chmod(str(tmp_path), 0o755)
-    for parent in [str(tmp_path)] + [os.path.dirname(str(tmp_path))]:
-        os.chmod(parent, os.stat(parent).st_mode | 0o005)
-    return NOBODY
+    path = tempfile.mkdtemp(prefix='commons-infra-nobody-')
+    os.chmod(path, 0o755)
+    yield pathlib.Path(path)
+    shutil.rmtree(path)
 
 
-def test_etc_symlinks_without_root_under_a_0700_directory_fails_naming_the_path(tmp_path, unprivileged):
+def test_etc_symlinks_without_root_under_a_0700_directory_fails_naming_the_path(tmp_path, base):
+    unprivileged = NOBODY
+    tmp_path = base
     layer, dest = tmp_path / 'layer', tmp_path / 'etc'
     (layer / 'private').mkdir(parents=True)
     (layer / 'private' / 'x.conf').write_text('x\n')
@@ -71,7 +88,9 @@ def test_etc_symlinks_without_root_under_a_0700_directory_fails_naming_the_path(
     assert result['failed'] and str(dest / 'private') in result['msg'], result
 
 
-def test_deploy_history_without_root_under_a_0700_directory_fails_naming_the_path(tmp_path, unprivileged):
+def test_deploy_history_without_root_under_a_0700_directory_fails_naming_the_path(tmp_path, base):
+    unprivileged = NOBODY
+    tmp_path = base
     locked = tmp_path / 'locked'
     (locked / 'deploys' / 'svc').mkdir(parents=True)
     os.chmod(str(locked), 0o700)
@@ -111,7 +130,7 @@ def test_unexpected_errors_keep_their_traceback_in_exception(tmp_path, name, fun
     """The last-resort handler: a bug ends in fail_json with the traceback in `exception`."""
     args_file = str(tmp_path / 'args.json')
     with open(args_file, 'w') as f:
-        json.dump({'ANSIBLE_MODULE_ARGS': args}, f)
+        json.dump({'ANSIBLE_MODULE_ARGS': dict(args, _ansible_tracebacks_for=['error'])}, f)
     proc = subprocess.run([sys.executable, '-c', BOOM.format(name=name, function=function), args_file],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=PYPATH),
                           check=False, universal_newlines=True, timeout=60)
@@ -151,10 +170,10 @@ def test_module_code_parses_as_the_floor_python():
 
 def _floor_python():
     major, minor = _floor()
-    names = ['python%d.%d' % (major, minor)]
-    candidates = [os.path.join(d, n) for d in os.environ.get('PATH', '').split(os.pathsep) for n in names]
-    candidates += sorted(glob.glob(os.path.expanduser('~/.pyenv/versions/%d.%d.*/bin/python%d.%d'
-                                                      % (major, minor, major, minor))))
+    name = 'python%d.%d' % (major, minor)
+    candidates = sorted(glob.glob(os.path.expanduser('~/.pyenv/versions/%d.%d.*/bin/%s' % (major, minor, name))))
+    # pyenv's shims answer for every version but run only the selected ones.
+    candidates += [os.path.join(d, name) for d in os.environ.get('PATH', '').split(os.pathsep) if '/shims' not in d]
     for path in candidates:
         if os.access(path, os.X_OK):
             return path
