@@ -266,3 +266,28 @@ def test_history_line_of_the_wrong_shape_fails_naming_the_file(root, repo):
 def test_refs_with_dot_dot_are_refused_like_the_role_refuses_them(root, repo, name):
     with pytest.raises(dh.DeployHistoryError, match='not a valid'):
         deploy(root, repo, name)
+
+
+@pytest.mark.parametrize('name', ['ok-1.2', '.hidden', 'a/b', '..', 'history.jsonl', 'x' * 129, 'sp ace', ''])
+def test_the_role_checks_names_with_the_modules_rule(root, name):
+    """app_release_errors (the role's validate step) and the module refuse exactly the same names."""
+    from ansible_collections.commons.infra.plugins.filter.app_release import app_release_errors
+    role_refuses = bool(app_release_errors({'app_release_service': name}))
+    try:
+        dh.Options(params(root, service=name, state='query'))
+        module_refuses = False
+    except dh.DeployHistoryError:
+        module_refuses = True
+    assert role_refuses == module_refuses, name
+
+
+@pytest.mark.parametrize('ref', ['main', 'v1.2', 'a..b', '-x', 'with space', 'HEAD', 'refs/tags/v1'])
+def test_the_role_checks_refs_with_the_modules_rule(root, repo, ref):
+    from ansible_collections.commons.infra.plugins.filter.app_release import app_release_errors
+    role_refuses = bool(app_release_errors({'app_release_version': ref}))
+    try:
+        dh.Options(params(root, repo=repo.path, version=ref, state='present'))
+        module_refuses = False
+    except dh.DeployHistoryError:
+        module_refuses = True
+    assert role_refuses == module_refuses, ref
