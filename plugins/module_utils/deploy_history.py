@@ -806,7 +806,9 @@ def ensure_mirror(git, layout, repo, commit):
         # Cloned aside and renamed so a killed clone never looks like a mirror.
         tmp = '%s%s%d' % (layout.mirror, MIRROR_TMP_INFIX, os.getpid())
         try:
-            git.run(['clone', '--mirror', '--quiet', '--', repo, tmp])
+            # --no-local: a repository on the same host is copied as one pack, as a remote one
+            # is, instead of as hard links to its loose objects (one file to open per blob).
+            git.run(['clone', '--mirror', '--no-local', '--quiet', '--', repo, tmp])
         except GitError as e:
             raise DeployHistoryError('cannot clone %s: %s' % (sanitize_source(repo), e.stderr), stderr=e.stderr)
         os.rename(tmp, layout.mirror)
@@ -830,10 +832,12 @@ def _write_marker(partial, source, by):
 
 def checkout_commit(git, mirror, commit, dest, index):
     # A private index keeps the bare mirror untouched; `read-tree -u` writes a
-    # clean tree (no .git) with the same checkout code, and speed, as git clone.
+    # clean tree (no .git) with git's checkout code, here with one worker per core
+    # (checkout.workers=0), where a plain clone uses one.
     env = {'GIT_INDEX_FILE': index}
     try:
-        git.run(['--git-dir=' + mirror, '--work-tree=' + dest, 'read-tree', '--reset', '-u', commit], env=env)
+        git.run(['-c', 'checkout.workers=0', '--git-dir=' + mirror, '--work-tree=' + dest,
+                 'read-tree', '--reset', '-u', commit], env=env)
     finally:
         if os.path.exists(index):
             os.unlink(index)
