@@ -37,7 +37,6 @@ import shutil
 import stat
 import subprocess
 import tarfile
-import time
 import zipfile
 import zlib
 

@@ -20,7 +20,7 @@ import pytest
 from ansible_collections.commons.infra.plugins.module_utils import deploy_history as dh
 from ansible_collections.commons.infra.plugins.module_utils.atomic_link import TMP_PREFIX
 
-from .test_deploy_history import (  # noqa: F401  (fixtures)
+from .test_deploy_history import (  # noqa: F401  pylint: disable=unused-import
     deploy, history, link, params, read, releases_on_disk, repo, root, service_dir,
 )
 

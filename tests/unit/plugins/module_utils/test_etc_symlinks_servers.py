@@ -19,7 +19,7 @@ import pytest
 from ansible_collections.commons.infra.plugins.module_utils import etc_symlinks as es
 from ansible_collections.commons.infra.plugins.module_utils.atomic_link import TMP_PREFIX
 
-from .test_etc_symlinks import Tree, read, t, write  # noqa: F401  (t is a fixture)
+from .test_etc_symlinks import Tree, read, t, write  # noqa: F401  pylint: disable=unused-import
 
 NODE = 'pve1'
 

@@ -39,7 +39,8 @@ DIRS = 40
 LINKED = range(0, 28)       # d00-d27: links that flip; hand-made files are planted here
 CREATED = range(28, 38)     # d28-d37: links some of which are deleted before each run
 COPIED = range(38, 40)      # d38-d39: copies whose content flips (each one fsync'ed: kept few)
-PLANT, DELETE = 10, 25      # per run
+PLANT = 10                  # hand-made files planted before each run
+DELETE = 25                 # links deleted before each run
 MIN_KILLS = 100
 MAX_ATTEMPTS = 400
 
@@ -132,6 +133,10 @@ def test_sigkill_never_leaves_a_path_missing_partial_or_lost(tmp_path, capsys):
             return group[rel] in CREATED
         return planted.get(rel) is not None and seen == ('file', planted[rel])
 
+    def wanted(rel, direction):
+        layer = layer_of[direction]
+        return ('file', contents[layer][rel]) if group[rel] in COPIED else ('link', links[layer][rel])
+
     _run(to['A'])
     started = time.monotonic()
     _run(to['B'])
@@ -162,8 +167,7 @@ def test_sigkill_never_leaves_a_path_missing_partial_or_lost(tmp_path, capsys):
             for rel in rng.sample(present, min(DELETE, len(present))):
                 os.unlink(d[rel])
             before = dict((rel, _state(d[rel])) for rel in rels)
-            want = dict((rel, ('file', contents[layer_of[direction]][rel]) if group[rel] in COPIED
-                           else ('link', links[layer_of[direction]][rel])) for rel in rels)
+            want = dict((rel, wanted(rel, direction)) for rel in rels)
             proc = _start(to[direction])
             time.sleep(rng.uniform(0, duration))
             if proc.poll() is None:
@@ -202,8 +206,7 @@ def test_sigkill_never_leaves_a_path_missing_partial_or_lost(tmp_path, capsys):
     # Converges: one clean run fixes everything and removes the temporary files the kills left.
     result = _run(to[direction])
     for rel in rels:
-        want = ('file', contents[layer_of[direction]][rel]) if group[rel] in COPIED else ('link', links[layer_of[direction]][rel])
-        assert _state(d[rel]) == want, rel
+        assert _state(d[rel]) == wanted(rel, direction), rel
     leftovers = [n for walked in os.walk(dest) for n in walked[2] if is_temp_name(n)]
     assert leftovers == []
     again = _run(to[direction])
