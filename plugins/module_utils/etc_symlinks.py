@@ -177,7 +177,19 @@ def compile_secret_patterns(patterns):
             errors.append('secret pattern %r is not a valid regular expression: %s' % (p, e))
     if errors:
         raise EtcSymlinksError(errors)
-    return compiled
+    return _SecretPatterns(compiled)
+
+
+class _SecretPatterns(list):
+    """(text, regex) pairs, plus one regex of them all: every file is scanned on every run, and
+    one search that finds nothing is most of the cost."""
+
+    def __init__(self, compiled):
+        super(_SecretPatterns, self).__init__(compiled)
+        try:
+            self.any = re.compile(b'|'.join(b'(?:' + rx.pattern + b')' for dummy, rx in compiled), re.MULTILINE)
+        except re.error:
+            self.any = None     # a pattern with global inline flags cannot be embedded: one by one
 
 
 def _read_head(path, limit):
@@ -187,6 +199,8 @@ def _read_head(path, limit):
 
 def match_secret(data, patterns):
     """The first secret pattern found in ``data`` (bytes), else None."""
+    if getattr(patterns, 'any', None) is not None and not patterns.any.search(data):
+        return None
     for text, rx in patterns:
         if rx.search(data):
             return text

@@ -37,8 +37,8 @@ PYPATH = next(p for p in sys.path if os.path.isdir(os.path.join(p or '.', 'ansib
 FILES = 2000
 DIRS = 40
 LINKED = range(0, 28)       # d00-d27: links that flip; hand-made files are planted here
-CREATED = range(28, 38)     # d28-d37: links some of which are deleted before each run
-COPIED = range(38, 40)      # d38-d39: copies whose content flips (each one fsync'ed: kept few)
+CREATED = range(28, 39)     # d28-d38: links some of which are deleted before each run
+COPIED = range(39, 40)      # d39: copies whose content flips (each one is fsync'ed: kept few)
 PLANT = 10                  # hand-made files planted before each run
 DELETE = 25                 # links deleted before each run
 MIN_KILLS = 100
@@ -50,7 +50,7 @@ def _args_file(tmp_path, name, first, second, dest):
     path.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': {
         'sources': [first, second], 'dest': dest, 'conflict': 'backup', 'backup_dir': str(tmp_path / 'bk'),
         # Copies are rewritten on every flip; backing each one up would only fill backup_dir.
-        'copy': ['d3[89]'], 'conflict_overrides': {'d3[89]': 'replace'}}}))
+        'copy': ['d39'], 'conflict_overrides': {'d39': 'replace'}}}))
     return str(path)
 
 
