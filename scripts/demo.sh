@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make demo`: start the lab's containers (named like production hosts) and
-# converge them with the same site playbook production uses, through
-# inventory/lab. `make demo-down` removes them.
+# `make demo`: start the lab's containers (named like production hosts: the site
+# scenario's, under its machine-wide lock) and converge them with the same site
+# playbook production uses, through inventory/lab. `make demo-down` removes them.
+# `scripts/test/scenario.sh site` replaces the demo's containers with its own run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$PWD/.cache/pypath" ANSIBLE_ROLES_PATH="$PWD/roles"
@@ -9,7 +10,7 @@ export COMMONS_INFRA_LAB_KEY="$PWD/.cache/lab/admin_ed25519.pub"
 
 case "${1:-up}" in
   down)
-    molecule destroy -s demo >.cache/demo-destroy.log 2>&1 || { tail -n 40 .cache/demo-destroy.log; exit 1; }
+    scripts/test/scenario.sh site destroy >.cache/demo-destroy.log 2>&1 || { tail -n 40 .cache/demo-destroy.log; exit 1; }
     echo "demo: containers removed"
     exit 0 ;;
   up) ;;
@@ -17,7 +18,7 @@ case "${1:-up}" in
 esac
 
 echo "demo: starting containers"
-molecule create -s demo >.cache/demo-create.log 2>&1 || { tail -n 40 .cache/demo-create.log; exit 1; }
+scripts/test/scenario.sh site create >.cache/demo-create.log 2>&1 || { tail -n 40 .cache/demo-create.log; exit 1; }
 echo "demo: converging with inventory/lab and playbooks/site.yml"
 ansible-playbook -i inventory/lab playbooks/site.yml
 echo "demo: second run (must change nothing)"
@@ -32,11 +33,11 @@ reach() { docker exec "$1" timeout 3 bash -c "exec 3<>/dev/tcp/$mem_ip/11211" 2>
 cat <<TXT
 
 The lab is up: ol-mem0 (memcached), ol-web1 (web), ol-home0 (home), each with the base layer.
-  memcached on ol-mem0: $((maxbytes / 1048576)) MiB cache (1 GiB container limit - 300 MiB reserve)
+  memcached on ol-mem0: $((maxbytes / 1048576)) MiB cache (1 GiB container limit - 300 MiB reserve, in 64 MiB steps)
   ol-mem0:11211 from ol-web1:  $(reach ol-web1)   (base firewall allows the web group)
   ol-mem0:11211 from ol-home0: $(reach ol-home0)
 Look at it:
-  docker ps --filter label=org.commons-infra.scenario=demo
+  docker ps --filter label=org.commons-infra.scenario=site
   docker exec -it ol-mem0 bash
   docker exec ol-mem0 nft list table inet commons_infra
   docker exec ol-mem0 cat /etc/memcached.conf

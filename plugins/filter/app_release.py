@@ -28,6 +28,7 @@ from ansible_collections.commons.infra.plugins.module_utils.deploy_history impor
 from ansible_collections.commons.infra.plugins.module_utils.fs_rules import mode_problem
 
 ENV_NAME_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
+USER_NAME_RE = re.compile(r'^[a-z_][a-z0-9_-]{0,31}$')
 RUNTIMES = ('systemd', 'compose', 'none')
 LINK_KEYS = ('path', 'target', 'create', 'owner', 'group', 'mode')
 KNOWN_HOSTS_RE = re.compile(r'^\S+ (ssh-|ecdsa-|sk-)\S+ [A-Za-z0-9+/=]+( .*)?$')
@@ -181,6 +182,12 @@ def app_release_errors(settings):
         if not _is_str(name) or not name or '/' in name or name in ('.', '..') or name == '.venv':
             problems.append('app_release_release_file %s must be a plain file name (or null)' % _r(name))
 
+    if s.get('app_release_create_user') and s.get('app_release_user') is not None \
+            and not (_is_str(s['app_release_user']) and USER_NAME_RE.match(s['app_release_user'])):
+        problems.append('app_release_user %s cannot be created as a system user: lower-case letters, digits, _ and -, '
+                        'starting with a letter or _, at most 32 characters (or set app_release_user, or '
+                        'app_release_create_user: false for an existing user)' % _r(s['app_release_user']))
+
     runtime = s.get('app_release_runtime')
     if has('app_release_runtime') and runtime not in RUNTIMES:
         problems.append('app_release_runtime must be one of %s, got %s' % (', '.join(RUNTIMES), _r(runtime)))
@@ -193,8 +200,8 @@ def app_release_errors(settings):
             problems.append('app_release_command must be one line')
     if runtime == 'compose':
         command = s.get('app_release_compose_command')
-        if has('app_release_compose_command') and (not isinstance(command, (list, tuple)) or not command
-                                                   or not all(_is_str(c) and c for c in command)):
+        if command is not None and (not isinstance(command, (list, tuple)) or not command
+                                    or not all(_is_str(c) and c for c in command)):
             problems.append('app_release_compose_command must be a non-empty list of words, e.g. [docker-compose] '
                             'or [docker, compose], got %s' % _r(command))
         profiles = s.get('app_release_compose_profiles')
@@ -221,6 +228,13 @@ def app_release_errors(settings):
         url = s['app_release_health_url']
         if not (_is_str(url) and re.match(r'^https?://[^\s/]+(/\S*)?$', url)):
             problems.append('app_release_health_url %s must be an http:// or https:// URL (or null)' % _r(url))
+    if runtime in ('systemd', 'compose') and s.get('app_release_health_check', True) \
+            and has('app_release_health_url') and not s.get('app_release_health_url'):
+        problems.append('app_release_health_url is required with app_release_runtime=%s: without it a broken release '
+                        'is not rolled back; set app_release_health_check: false to deploy without a health gate'
+                        % runtime)
+    if has('app_release_health_check') and not isinstance(s['app_release_health_check'], bool):
+        problems.append('app_release_health_check must be true or false, got %s' % _r(s['app_release_health_check']))
     if has('app_release_health_timeout'):
         timeout = s['app_release_health_timeout']
         if not (_is_int(timeout) and timeout >= 1):

@@ -36,11 +36,14 @@ def usable_memory_mb(memory):
     return _as_int(memory, 'memory')
 
 
-def memcached_memory_mb(memory, reserve_mb=300, floor_mb=64, override_mb=None):
-    """memcached's -m: usable memory minus a reserve for the OS, never below a floor.
+def memcached_memory_mb(memory, reserve_mb=300, floor_mb=64, override_mb=None, step_mb=1):
+    """memcached's -m: usable memory minus a reserve for the OS, rounded down to a
+    step, never below a floor.
 
     The Open Library runbook: "use whatever resources are available on the
-    machine (less perhaps 300mb for OS level memory needs)".
+    machine (less perhaps 300mb for OS level memory needs)". MemTotal moves by a
+    few MiB with kernel updates; the step keeps such a shift from changing -m,
+    which would restart memcached and empty its cache.
     """
     if override_mb is not None:
         override = _as_int(override_mb, 'override_mb')
@@ -52,10 +55,13 @@ def memcached_memory_mb(memory, reserve_mb=300, floor_mb=64, override_mb=None):
     floor = _as_int(floor_mb, 'floor_mb')
     if reserve < 0 or floor < 1:
         raise AnsibleFilterError('reserve_mb must be >= 0 and floor_mb >= 1, got %d and %d' % (reserve, floor))
+    step = _as_int(step_mb, 'step_mb')
+    if step < 1:
+        raise AnsibleFilterError('step_mb must be at least 1, got %d' % step)
     if reserve >= usable:
         raise AnsibleFilterError(
             'reserve_mb (%d MiB) leaves nothing of the %d MiB usable memory for memcached' % (reserve, usable))
-    return max(usable - reserve, floor)
+    return max((usable - reserve) // step * step, floor)
 
 
 class FilterModule(object):

@@ -52,13 +52,11 @@ mem_gib=$(awk '/^MemTotal:/ {print int($2 / 1048576)}' /proc/meminfo)
 JOBS=${JOBS:-$((cores + 1))}
 LAB_HOSTS=${LAB_HOSTS:-$((mem_gib / 3 > 2 ? mem_gib / 3 : 2))}
 
-# The steps: the lab first (scenarios need it), static checks, then every scenario
-# (demo is `make demo`'s own set of containers; site covers the same playbooks).
+# The steps: the lab first (scenarios need it), static checks, then every scenario.
 declare -A needs hosts estimate previous
 steps=(lab lint sanity units importer)
 for scenario_file in molecule/*/molecule.yml; do
   scenario=$(basename "$(dirname "$scenario_file")")
-  [ "$scenario" = demo ] && continue
   if [ -n "${SCENARIOS:-}" ] && [[ " $SCENARIOS " != *" $scenario "* ]]; then
     continue
   fi

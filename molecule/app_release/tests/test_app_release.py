@@ -27,6 +27,8 @@ HEALTH_URL = 'http://127.0.0.1:8080/health'
 
 with open(os.path.join(SCENARIO_DIR, 'vars', 'demo.yml')) as handle:
     DEMO_VARS = yaml.safe_load(handle)
+# v2 is deployed with one more variable than v1: a rollback must take it away again.
+V2_ENV = dict(DEMO_VARS['app_release_env'], DEMO_NOTE='v2 settings')
 
 
 def git(*args):
@@ -102,6 +104,15 @@ def test_release_layout(web1):
     assert web1.service('demo').is_enabled
 
 
+def test_runs_as_its_own_service_user(web1):
+    # No user was set: the role made a system user named after the service.
+    user = web1.user('demo')
+    assert user.exists and user.uid < 1000 and user.shell == '/usr/sbin/nologin'
+    assert 'User=demo\n' in web1.file('/etc/systemd/system/demo.service').content_string
+    assert web1.check_output('ps -o user= -p %s', str(status(web1)['pid'])) == 'demo'
+    assert web1.file('%s/%s/RELEASE' % (DEPLOYS, commit('v1'))).user == 'demo'
+
+
 def test_cache_reports_memcached(web1):
     assert status(web1)['cache'] == 'ok'
 
@@ -124,7 +135,7 @@ def test_deploy_v2_from_a_branch_that_moves_during_the_run(web):
     # moving_branch.yml pushes to it before the second host (serial: 1): both hosts
     # must still get v2, the commit resolved once on the controller.
     git('branch', '-f', 'release', 'v2')
-    rc, out = deploy(playbook='moving_branch.yml', app_release_version='release')
+    rc, out = deploy(playbook='moving_branch.yml', app_release_version='release', app_release_env=V2_ENV)
     assert rc == 0, out[-3000:]
     assert commit('release') != commit('v2')
     for host in web:
@@ -133,13 +144,23 @@ def test_deploy_v2_from_a_branch_that_moves_during_the_run(web):
         assert active(host) == commit('v2')
 
 
+def process_env(host):
+    """The environment of the running application."""
+    pid = status(host)['pid']
+    return dict(v.split('=', 1) for v in host.check_output('tr "\\0" "\\n" < /proc/%s/environ', str(pid)).splitlines() if '=' in v)
+
+
 def test_rollback_to_the_previous_release(web):
+    assert process_env(web[0])['DEMO_NOTE'] == 'v2 settings'
     rc, out = rollback()
     assert rc == 0, out[-3000:]
     for host in web:
         assert status(host)['release'] == commit('v1')
         # The release rolled back from stays on disk.
         assert host.file('%s/%s/RELEASE' % (DEPLOYS, commit('v2'))).exists
+        # ...and v1 runs with v1's environment again, not with v2's.
+        assert 'DEMO_NOTE' not in host.file('/etc/default/demo').content_string
+        assert 'DEMO_NOTE' not in process_env(host)
 
 
 def test_rollback_to_a_named_release(web):
@@ -147,6 +168,7 @@ def test_rollback_to_a_named_release(web):
     assert rc == 0, out[-3000:]
     for host in web:
         assert status(host)['release'] == commit('v2')
+        assert process_env(host)['DEMO_NOTE'] == 'v2 settings'
     assert '(rolled back from %s)' % commit('v1') in out
 
 
@@ -196,6 +218,9 @@ BAD_INPUT = [
                  id='shared-link-traversal'),
     pytest.param({'app_release_service': '../etc'},
                  ['app_release_service \'../etc\' must be a plain name'], id='service-traversal'),
+    pytest.param({'app_release_health_url': None},
+                 ['app_release_health_url is required with app_release_runtime=systemd',
+                  'set app_release_health_check: false'], id='no-health-gate'),
 ]
 
 

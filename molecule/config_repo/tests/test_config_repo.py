@@ -32,9 +32,12 @@ def nginx_site(body):
 
 
 def push(git, message, files):
-    """Commit files ({repo path: content}) on cr-git and push them to the bare repository."""
+    """Commit files ({repo path: content, or None to delete it}) on cr-git and push them to the bare repository."""
     for path, content in files.items():
-        git.check_output('python3 -c %s %s %s', WRITE_FILE, '%s/%s' % (WORK_TREE, path), content)
+        if content is None:
+            git.check_output('git -C %s rm -q -- %s', WORK_TREE, path)
+        else:
+            git.check_output('python3 -c %s %s %s', WRITE_FILE, '%s/%s' % (WORK_TREE, path), content)
     git.check_output('git -C %s add -A && git -C %s commit -q -m %s && git -C %s push -q origin main',
                      WORK_TREE, WORK_TREE, message, WORK_TREE)
     return git.check_output('git -C %s rev-parse HEAD', WORK_TREE)
@@ -152,22 +155,33 @@ def test_unit_commit_reloads_systemd(host, lab):
     assert nginx_workers(host) == workers
 
 
-def test_invalid_nginx_commit_fails_without_reload(host, lab):
+def head(host):
+    return host.check_output('git -C %s rev-parse HEAD', CHECKOUT)
+
+
+def test_invalid_nginx_commit_is_taken_back_out_of_etc(host, lab):
     git = lab('cr-git')
     workers, applied_before = nginx_workers(host), applied(host)
-    push(git, 'nginx: broken', {'etc/nginx/sites-enabled/default': nginx_site('olsystem v3').replace('return', 'retrun')})
+    good_site = host.file(NGINX_SITE).content_string
+    bad = push(git, 'nginx: broken', {'etc/nginx/sites-enabled/default': nginx_site('olsystem v3').replace('return', 'retrun')})
     rc, out, counts = converge()
     assert rc != 0
     flat = ' '.join(out.split())
     assert 'Validation of nginx failed: `nginx -t -q`' in flat, out[-3000:]
     assert 'after changes to %s' % NGINX_SITE in flat
     assert 'unknown directive "retrun"' in flat
+    assert 'Commit %s was not applied: %s and /etc are back at %s' % (bad, CHECKOUT, applied_before) in flat, out[-3000:]
     assert 'Nothing was reloaded or restarted' in flat
     assert counts['failed'] == 1
     assert reload_items(out) == []
     assert nginx_workers(host) == workers
-    assert served(lab) == 'olsystem v2\n'
     assert applied(host) == applied_before
+    # /etc holds the last good configuration again: the next restart or reboot starts nginx fine
+    assert head(host) == applied_before
+    assert host.file(NGINX_SITE).content_string == good_site
+    assert host.run('nginx -t -q').rc == 0
+    host.check_output('systemctl restart nginx')
+    assert served(lab) == 'olsystem v2\n'
 
     # The fix is a new commit; it is validated and reloaded.
     push(git, 'nginx: fixed', {'etc/nginx/sites-enabled/default': nginx_site('olsystem v3')})
@@ -175,6 +189,54 @@ def test_invalid_nginx_commit_fails_without_reload(host, lab):
     assert rc == 0, out[-3000:]
     assert reload_items(out) == ['reload nginx']
     assert served(lab) == 'olsystem v3\n'
+
+
+def test_invalid_sshd_config_never_stays_in_etc(host, lab):
+    # The commit brings sshd_config into the repository for the first time: Debian's own file
+    # is backed up and replaced by the link before sshd -t can run, so it must come back.
+    git = lab('cr-git')
+    debian_config = host.file('/etc/ssh/sshd_config').content_string
+    ssh_pid, applied_before = main_pid(host, 'ssh'), applied(host)
+    bad = push(git, 'ssh: broken', {'etc/ssh/sshd_config': 'Port 22\nPermitRootLogin perhaps\n'})
+    rc, out, counts = converge()
+    assert rc != 0
+    flat = ' '.join(out.split())
+    assert 'Validation of ssh failed: `sshd -t`' in flat, out[-3000:]
+    assert 'Commit %s was not applied' % bad in flat
+    sshd_config = host.file('/etc/ssh/sshd_config')
+    assert not sshd_config.is_symlink
+    assert sshd_config.content_string == debian_config
+    assert host.run('sshd -t').rc == 0
+    assert head(host) == applied(host) == applied_before
+    assert main_pid(host, 'ssh') == ssh_pid
+
+    # Taking the file back out of the repository is the fix; nothing concerns ssh any more.
+    push(git, 'ssh: back to the host\'s own', {'etc/ssh/sshd_config': None})
+    rc, out, counts = converge()
+    assert rc == 0, out[-3000:]
+    assert reload_items(out) == []
+    assert not host.file('/etc/ssh/sshd_config').is_symlink
+
+
+def test_without_the_applied_record_the_checkout_goes_back_to_where_it_was(host, lab):
+    # A checkout from before the record existed: the commit it was at stands in for it.
+    git, before = lab('cr-git'), head(host)
+    host.check_output('git -C %s update-ref -d refs/commons-infra/applied', CHECKOUT)
+    good_site = host.file(NGINX_SITE).content_string
+    bad = push(git, 'nginx: broken again', {'etc/nginx/sites-enabled/default': nginx_site('v4').replace('return', 'retrun')})
+    rc, out, counts = converge()
+    assert rc != 0
+    assert ('Commit %s was not applied: %s and /etc are back at %s, the commit the checkout was at before this run'
+            % (bad, CHECKOUT, before)) in ' '.join(out.split()), out[-3000:]
+    assert head(host) == before
+    assert host.file(NGINX_SITE).content_string == good_site
+    assert host.run('nginx -t -q').rc == 0
+
+    push(git, 'nginx: v4', {'etc/nginx/sites-enabled/default': nginx_site('olsystem v4')})
+    rc, out, counts = converge()
+    assert rc == 0, out[-3000:]
+    assert served(lab) == 'olsystem v4\n'
+    assert applied(host) == head(host)
 
 
 def test_check_mode_reports_drift_and_the_clone_a_fresh_host_needs(host, lab):

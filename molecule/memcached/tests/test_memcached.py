@@ -1,4 +1,7 @@
-"""memcached: sized to the cgroup limit, TCP only, listening only where configured."""
+"""memcached: sized to the cgroup limit, TCP only, listening only on the private network."""
+import ipaddress
+import subprocess
+
 import pytest
 
 from conftest import (assert_refused, host_address, recap_counts, run_playbook, tcp_connect,
@@ -9,6 +12,9 @@ testinfra_hosts = ['mc-server']
 MIB = 1024 * 1024
 CONTAINER_LIMIT_MB = 512  # molecule.yml: memory: 512m
 RESERVE_MB = 300          # the role's default
+STEP_MB = 64              # the role's default: 512 - 300 = 212, rounded down to 192
+CACHE_MB = (CONTAINER_LIMIT_MB - RESERVE_MB) // STEP_MB * STEP_MB
+PRIVATE_NETWORK = 'commons-infra-memcached-private'
 # memcached's UDP frame header (request 0, 1 datagram) + "stats\r\n"
 UDP_STATS = '0000000000010000' + b'stats\r\n'.hex()
 
@@ -26,7 +32,7 @@ def memcached_stats(host, section='settings'):
 def test_cache_is_container_limit_minus_reserve(host):
     # /proc/meminfo shows the whole machine (GiBs); the cache must follow the 512 MiB limit.
     assert int(host.check_output("awk '/MemTotal/ {print $2}' /proc/meminfo")) // 1024 > 2 * CONTAINER_LIMIT_MB
-    assert int(memcached_stats(host)['maxbytes']) == (CONTAINER_LIMIT_MB - RESERVE_MB) * MIB
+    assert int(memcached_stats(host)['maxbytes']) == CACHE_MB * MIB
 
 
 def test_settings_from_inventory_are_live(host):
@@ -44,21 +50,52 @@ def test_udp_is_closed(host, lab):
     assert not udp_answers(client, host_address(host), 11211, UDP_STATS)
 
 
-def test_listens_only_where_configured(host):
-    # prepare.yml seeded -l 0.0.0.0
-    assert tcp_listeners(host, 11211) == {'127.0.0.1', host_address(host)}
+def private_subnet():
+    return subprocess.check_output(
+        ['docker', 'network', 'inspect', '-f', '{{(index .IPAM.Config 0).Subnet}}', PRIVATE_NETWORK], text=True).strip()
 
 
-def test_client_reaches_server_address(host, lab):
+def private_address(host):
+    subnet = ipaddress.ip_network(private_subnet())
+    facts = host.ansible('setup', 'gather_subset=network', check=False)['ansible_facts']
+    return next(a for a in facts['ansible_all_ipv4_addresses'] if ipaddress.ip_address(a) in subnet)
+
+
+def test_listens_only_on_loopback_and_the_private_network(host):
+    # prepare.yml seeded -l 0.0.0.0; the default route (the "public" side) is another network
+    default = host_address(host)
+    assert ipaddress.ip_address(default) not in ipaddress.ip_network(private_subnet())
+    assert tcp_listeners(host, 11211) == {'127.0.0.1', private_address(host)}
+
+
+def test_client_reaches_the_private_address_only(host, lab):
     client = lab('mc-client')
-    assert tcp_connect(client, host_address(host), 11211)
+    assert tcp_connect(client, private_address(host), 11211)
+    assert not tcp_connect(client, host_address(host), 11211)
+
+
+def test_memtotal_change_keeps_memcached_running(host):
+    # A new cgroup limit (as a kernel update shifts MemTotal) that rounds to the same size:
+    # nothing real changed, so the cache must survive the run.
+    pid = host.check_output('systemctl show -p MainPID --value memcached')
+    subprocess.check_call(['docker', 'update', '--memory', '540m', '--memory-swap', '1080m', 'mc-server'],
+                          stdout=subprocess.DEVNULL)
+    try:
+        rc, out = run_playbook('converge.yml')
+        assert rc == 0, out[-3000:]
+        assert recap_counts(out, 'mc-server')['changed'] == 0, out[-3000:]
+        assert host.check_output('systemctl show -p MainPID --value memcached') == pid
+        assert int(memcached_stats(host)['maxbytes']) == CACHE_MB * MIB
+    finally:
+        subprocess.check_call(['docker', 'update', '--memory', '512m', '--memory-swap', '1024m', 'mc-server'],
+                              stdout=subprocess.DEVNULL)
 
 
 def test_service_enabled_and_survives_restart(host):
     assert host.service('memcached').is_enabled
     host.check_output('systemctl restart memcached')
     assert host.service('memcached').is_running
-    assert int(memcached_stats(host)['maxbytes']) == (CONTAINER_LIMIT_MB - RESERVE_MB) * MIB
+    assert int(memcached_stats(host)['maxbytes']) == CACHE_MB * MIB
 
 
 def test_check_mode_reports_no_drift():
@@ -73,7 +110,7 @@ def test_override_wins_over_sizing(host):
     assert int(memcached_stats(host)['maxbytes']) == 100 * MIB
     rc, out = run_playbook('converge.yml')
     assert rc == 0, out[-3000:]
-    assert int(memcached_stats(host)['maxbytes']) == (CONTAINER_LIMIT_MB - RESERVE_MB) * MIB
+    assert int(memcached_stats(host)['maxbytes']) == CACHE_MB * MIB
 
 
 BAD_INPUT = [
@@ -89,6 +126,12 @@ BAD_INPUT = [
                  ['memcached_listen', 'not an IP address: memcache.example'], id='listen-not-an-ip'),
     pytest.param({'memcached_port': 70000},
                  ['memcached_port', 'port=70000'], id='port-out-of-range'),
+    pytest.param({'memcached_listen': ['127.0.0.1', '0.0.0.0']},
+                 ['memcached would listen on the public or wildcard address 0.0.0.0'], id='listen-wildcard'),
+    pytest.param({'memcached_listen_networks': ['10.99.0.0/16']},
+                 ['memcached_listen_networks: mc-server has no address in 10.99.0.0/16'], id='network-misses-host'),
+    pytest.param({'memcached_listen_networks': ['10.0.1.5/24']},
+                 ['memcached_listen_networks must list networks in CIDR notation', '10.0.1.5/24'], id='network-not-cidr'),
 ]
 
 

@@ -23,7 +23,8 @@ def role_defaults():
     # What the role's vars would hold once templated.
     defaults.update(app_release_service='demo', app_release_active_link='/opt/apps/demo',
                     app_release_local_repo='/srv/demo', app_release_command='/usr/bin/python3 app.py',
-                    app_release_ssh_dir='/root/.ssh/app_release_demo', app_release_compose_profiles=['web1'])
+                    app_release_ssh_dir='/root/.ssh/app_release_demo', app_release_compose_profiles=['web1'],
+                    app_release_user='demo', app_release_health_url='http://127.0.0.1:8080/health')
     return defaults
 
 
@@ -121,6 +122,25 @@ def test_runtime_needs():
 def test_env_names_and_values():
     problems = errors(app_release_env={'GOOD': 1, 'bad-name': 'x', 'MULTI': 'a\nb', 'NESTED': {}})
     assert len(problems) == 3, problems
+
+
+def test_a_runtime_needs_a_health_gate_or_an_explicit_false():
+    for runtime in ('systemd', 'compose'):
+        problems = errors(app_release_runtime=runtime, app_release_health_url=None)
+        assert problems and 'app_release_health_url is required with app_release_runtime=%s' % runtime in problems[0]
+        assert errors(app_release_runtime=runtime, app_release_health_url=None, app_release_health_check=False) == []
+    assert errors(app_release_runtime='none', app_release_health_url=None) == []
+    assert 'true or false' in errors(app_release_health_check='no')[0]
+
+
+def test_service_user_must_be_creatable():
+    assert 'cannot be created as a system user' in errors(app_release_user='Demo+Web')[0]
+    assert errors(app_release_user='Demo+Web', app_release_create_user=False) == []
+    assert errors(app_release_user='root', app_release_create_user=False) == []
+
+
+def test_compose_command_unset_means_detect():
+    assert errors(app_release_runtime='compose', app_release_compose_command=None) == []
 
 
 def test_health_settings():

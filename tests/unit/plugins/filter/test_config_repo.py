@@ -21,6 +21,8 @@ def role_defaults():
 
 
 DEFAULT_ACTIONS = role_defaults()['config_repo_actions']
+# What a host whose repository (not the memcached role) owns /etc/memcached.conf adds.
+MEMCACHED_ACTION = {'service': 'memcached', 'paths': ['memcached.conf'], 'action': 'restart'}
 
 
 def services(plan):
@@ -49,9 +51,16 @@ def test_nginx_file_reloads_nginx_only_after_validation():
 
 
 def test_memcached_restarts_without_validation():
-    plan = config_repo_plan(['/etc/memcached.conf'], DEFAULT_ACTIONS)
+    plan = config_repo_plan(['/etc/memcached.conf'], DEFAULT_ACTIONS + [MEMCACHED_ACTION])
     assert services(plan) == [('memcached', 'restart')]
     assert plan['validations'] == []
+
+
+def test_files_other_roles_own_concern_no_default_action():
+    # memcached.conf is the memcached role's, sshd's drop-ins and jail.local are base's (docs/ownership.md)
+    plan = config_repo_plan(['/etc/memcached.conf', '/etc/ssh/sshd_config.d/00-commons-infra.conf',
+                             '/etc/fail2ban/jail.local'], DEFAULT_ACTIONS)
+    assert plan['services'] == []
 
 
 def test_unit_files_and_drop_ins_need_daemon_reload_only():
@@ -72,7 +81,7 @@ def test_files_nobody_reads_need_nothing():
 
 def test_ssh_client_config_does_not_reload_sshd():
     assert config_repo_plan(['/etc/ssh/ssh_config'], DEFAULT_ACTIONS)['services'] == []
-    plan = config_repo_plan(['/etc/ssh/sshd_config.d/10-olsystem.conf'], DEFAULT_ACTIONS)
+    plan = config_repo_plan(['/etc/ssh/sshd_config'], DEFAULT_ACTIONS)
     assert services(plan) == [('ssh', 'reload')]
     assert plan['validations'][0]['command'] == ['sshd', '-t']
 
@@ -105,7 +114,7 @@ def test_reload_stays_when_only_reload_actions_match():
 
 def test_services_follow_the_order_of_the_actions_not_of_the_paths():
     plan = config_repo_plan(['/etc/memcached.conf', '/etc/nginx/nginx.conf', '/etc/haproxy/haproxy.cfg'],
-                            DEFAULT_ACTIONS)
+                            DEFAULT_ACTIONS + [MEMCACHED_ACTION])
     assert [s['service'] for s in plan['services']] == ['nginx', 'haproxy', 'memcached']
 
 

@@ -35,6 +35,19 @@ def test_override_wins_and_skips_reserve_check():
     assert memcached_memory_mb(100, reserve_mb=300, override_mb=50) == 50
 
 
+def test_step_absorbs_a_small_memtotal_shift():
+    # a kernel update moves MemTotal by a few MiB: the cache size, and so the config, stays put
+    sizes = {memcached_memory_mb({'total_mb': total, 'cgroup_limit_mb': None}, step_mb=64) for total in (16006, 16012, 16030)}
+    assert sizes == {15680}
+    assert memcached_memory_mb({'total_mb': 24032, 'cgroup_limit_mb': 512}, step_mb=64) == 192
+    assert memcached_memory_mb({'total_mb': 24032, 'cgroup_limit_mb': 530}, step_mb=64) == 192
+
+
+def test_step_never_goes_below_the_floor_and_leaves_overrides_alone():
+    assert memcached_memory_mb(400, reserve_mb=300, floor_mb=64, step_mb=256) == 64
+    assert memcached_memory_mb(9932, override_mb=1000, step_mb=64) == 1000
+
+
 def test_custom_reserve():
     assert memcached_memory_mb(4096, reserve_mb=1024) == 3072
 
@@ -50,6 +63,7 @@ def test_custom_reserve():
     ({'cgroup_limit_mb': 512}, {}, 'memory must hold total_mb'),
     (512, {'override_mb': 0}, 'override_mb must be at least 1'),
     (512, {'reserve_mb': 'x'}, 'reserve_mb must be a whole number'),
+    (512, {'step_mb': 0}, 'step_mb must be at least 1'),
 ])
 def test_bad_input_names_the_argument(memory, kwargs, message):
     with pytest.raises(AnsibleFilterError) as err:
