@@ -21,6 +21,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import json
 import os
 import random
@@ -76,13 +77,24 @@ def _content(path):
 
 
 def _state(path):
-    """('link', target), ('file', content) or None."""
-    try:
-        return ('link', os.readlink(path))
-    except OSError:
-        pass
-    content = _content(path)
-    return None if content is None else ('file', content)
+    """('link', target), ('file', content) or None, as seen at one moment: a file that became
+    a link between the two looks is looked at again, not read through the new link."""
+    while True:
+        try:
+            return ('link', os.readlink(path))
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return None
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                continue
+            if e.errno == errno.ENOENT:
+                return None
+            raise
+        with os.fdopen(fd) as f:
+            return ('file', f.read())
 
 
 class Reader(threading.Thread):
