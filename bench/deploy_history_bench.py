@@ -16,14 +16,21 @@ the same host and filesystem:
 The module is run as a subprocess, `python -m <module> args.json`, the way
 Ansible runs a module on the target (minus the AnsiballZ unpacking), so its
 time includes interpreter start-up and imports. Also times a no-op run (the
-active release again). Exits 1 if a target is missed.
+active release again), and prints where the time of a new release goes: a few
+more rounds run the module's code in-process with timers around each git
+command, syncfs, the history and the link switch, plus the interpreter start-up
+and imports of a module process. Exits 1 if a target is missed.
 
-    .venv/bin/python bench/deploy_history_bench.py [--files 5000] [--rounds 5]
+The machine this runs on may be shared: every round is printed, and the ratio
+is the one of the medians (sides alternate which runs first).
+
+    .venv/bin/python bench/deploy_history_bench.py [--files 5000] [--rounds 9]
 """
 
 from __future__ import absolute_import, division, print_function
 
 import argparse
+import collections
 import json
 import os
 import random
@@ -39,7 +46,7 @@ CHECKOUT = os.path.dirname(HERE)
 MODULE = 'ansible_collections.commons.infra.plugins.modules.deploy_history'
 GIT_ENV = dict(os.environ, GIT_AUTHOR_NAME='bench', GIT_AUTHOR_EMAIL='bench@example.org',
                GIT_COMMITTER_NAME='bench', GIT_COMMITTER_EMAIL='bench@example.org', GIT_CONFIG_NOSYSTEM='1')
-RATIO_TARGET = 1.5
+RATIO_TARGET = 1.2
 NOOP_TARGET = 0.5
 
 
@@ -102,10 +109,68 @@ def plain_clone(repo, dest, commit):
     return time.monotonic() - started
 
 
+def breakdown(work, repo, base, files, rng, rounds, first_round):
+    """Median seconds per phase of a new release, the module's code run in-process with timers."""
+    sys.path.insert(0, pypath())
+    from ansible_collections.commons.infra.plugins.module_utils import deploy_history as dh
+    phases = collections.defaultdict(list)
+    current = collections.defaultdict(float)
+
+    def timed(name, function):
+        def wrapper(*args, **kwargs):
+            started = time.monotonic()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                current[name(args) if callable(name) else name] += time.monotonic() - started
+        return wrapper
+
+    def git_phase(args):
+        words, skip = [], False
+        for word in args[1]:
+            if skip or word.startswith('-'):
+                skip = word == '-c'
+                continue
+            words.append(word)
+        return 'git ' + words[0] if words else 'git'
+
+    patched = [(dh.Git, 'try_run', timed(git_phase, dh.Git.try_run)),
+               (dh, 'sync_filesystem', timed('syncfs', dh.sync_filesystem)),
+               (dh, 'scan', timed('scan (history, disk)', dh.scan)),
+               (dh.History, 'append', timed('history append (fsync)', dh.History.append)),
+               (dh, 'replace_symlink', timed('link switch', dh.replace_symlink)),
+               (dh, 'cleanup', timed('cleanup', dh.cleanup))]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, dummy in patched]
+    for owner, name, wrapper in patched:
+        setattr(owner, name, wrapper)
+    try:
+        for n in range(first_round, first_round + rounds):
+            new_commit(repo, files, rng, n)
+            current.clear()
+            started = time.monotonic()
+            result = dh.run(dict(base))
+            total = time.monotonic() - started
+            assert result['changed'], result
+            for name, seconds in current.items():
+                phases[name].append(seconds)
+            phases['other module code (python)'].append(total - sum(current.values()))
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+    startup = []
+    for dummy in range(3):
+        started = time.monotonic()
+        subprocess.run([sys.executable, '-c', 'import %s' % MODULE], check=True, env=dict(os.environ, PYTHONPATH=pypath()))
+        startup.append(time.monotonic() - started)
+    phases['interpreter start-up + imports (own process)'] = startup
+    return dict((name, statistics.median(values)) for name, values in phases.items())
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--files', type=int, default=5000)
-    parser.add_argument('--rounds', type=int, default=5)
+    parser.add_argument('--rounds', type=int, default=9)
+    parser.add_argument('--breakdown-rounds', type=int, default=3)
     parser.add_argument('--tmpdir', help='where to work (same filesystem for both sides); default: system temp')
     parser.add_argument('--output', help='also write the figures as JSON to this file')
     opts = parser.parse_args()
@@ -155,6 +220,8 @@ def main():
         pruning, result = run_module(work, dict(base, keep=len(result['releases'])))
         pruned = len(result['pruned'])
 
+        phases = breakdown(work, repo, base, opts.files, rng, opts.breakdown_rounds, opts.rounds + 4)
+
         noop = []
         for dummy in range(5):
             t, result = run_module(work, base)
@@ -171,11 +238,15 @@ def main():
         print('new release + pruning %d old release (keep): %.3fs' % (pruned, pruning))
         print('no-op run (active release again), median of %d: %.3fs (max %.3fs) (target < %.1fs) %s'
               % (len(noop), noop_median, max(noop), NOOP_TARGET, 'OK' if noop_median < NOOP_TARGET else 'MISSED'))
+        print('\nwhere a new release goes (median of %d in-process rounds with timers, sync on; a module process '
+              'adds the start-up line):' % opts.breakdown_rounds)
+        for name, seconds in sorted(phases.items(), key=lambda kv: -kv[1]):
+            print('  %-46s %.3fs' % (name, seconds))
         figures = {'files': opts.files, 'rounds': opts.rounds, 'first_deploy_s': first,
                    'module_s': module_times, 'clone_checkout_s': clone_times, 'module_median_s': m,
                    'clone_median_s': c, 'ratio': ratio, 'module_nosync_s': unsynced,
                    'module_with_prune_s': pruning, 'pruned': pruned,
-                   'noop_s': noop, 'noop_median_s': noop_median}
+                   'noop_s': noop, 'noop_median_s': noop_median, 'breakdown_s': phases}
         if opts.output:
             with open(opts.output, 'w') as f:
                 json.dump(figures, f, indent=2)

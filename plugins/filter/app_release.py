@@ -17,15 +17,18 @@ import re
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.six import integer_types, string_types
-from ansible_collections.commons.infra.plugins.module_utils.deploy_history import parse_ls_remote
+# The names, refs and modes the hosts' modules accept, from the modules' own code: one rule.
+from ansible_collections.commons.infra.plugins.module_utils.deploy_history import (
+    FULL_ID_LENGTHS,
+    HEX_RE,
+    name_problem,
+    parse_ls_remote,
+    ref_problem,
+)
+from ansible_collections.commons.infra.plugins.module_utils.fs_rules import mode_problem
 
-# The names commons.infra.deploy_history accepts for services and releases.
-NAME_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.+@-]{0,127}$')
-RESERVED_NAMES = ('history.jsonl', 'deploys')
 ENV_NAME_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
 USER_NAME_RE = re.compile(r'^[a-z_][a-z0-9_-]{0,31}$')
-HEX_RE = re.compile(r'^[0-9a-fA-F]{4,64}$')
-FULL_ID_LENGTHS = (40, 64)
 RUNTIMES = ('systemd', 'compose', 'none')
 LINK_KEYS = ('path', 'target', 'create', 'owner', 'group', 'mode')
 KNOWN_HOSTS_RE = re.compile(r'^\S+ (ssh-|ecdsa-|sk-)\S+ [A-Za-z0-9+/=]+( .*)?$')
@@ -68,27 +71,6 @@ def _absolute_problem(path):
     return None
 
 
-def name_problem(name):
-    """Why a service or release name is unusable (it would leave the deploy directory), or None."""
-    if not _is_str(name) or not name:
-        return 'must be a non-empty name'
-    if '/' in name or name in ('.', '..'):
-        return 'must be a plain name, not a path'
-    if not NAME_RE.match(name):
-        return 'may only contain letters, digits and . _ + @ - and must not start with a dot (at most 128 characters)'
-    if name in RESERVED_NAMES:
-        return 'is reserved'
-    return None
-
-
-def _ref_problem(version):
-    if not _is_str(version) or not version:
-        return 'must be a branch, tag or commit id'
-    if version.startswith('-') or any(c.isspace() or ord(c) < 32 for c in version) or '..' in version:
-        return 'is not a valid branch, tag or commit id'
-    return None
-
-
 def _link_problems(links):
     if not isinstance(links, (list, tuple)):
         return ['app_release_shared_links must be a list of {path, target} items, got %s' % _r(links)]
@@ -117,8 +99,8 @@ def _link_problems(links):
         if 'create' in item and not isinstance(item['create'], bool):
             problems.append('%s.create must be true or false, got %s' % (where, _r(item['create'])))
         mode = item.get('mode')
-        if mode is not None and not (_is_str(mode) and re.match(r'^0?[0-7]{3,4}$', mode)):
-            problems.append('%s.mode must be an octal string like "0750", got %s' % (where, _r(mode)))
+        if mode is not None and mode_problem(mode):
+            problems.append('%s.mode %s' % (where, mode_problem(mode)))
     return problems
 
 
@@ -164,7 +146,7 @@ def app_release_errors(settings):
             problems.append('app_release_deploy_key and app_release_key_file are for app_release_repo; '
                             'a bundle from app_release_local_repo needs no key')
     if has('app_release_version'):
-        problem = _ref_problem(s['app_release_version'])
+        problem = ref_problem(s['app_release_version'])
         if problem:
             problems.append('app_release_version %s %s' % (_r(s['app_release_version']), problem))
     if s.get('app_release_deploy_key') and s.get('app_release_key_file'):

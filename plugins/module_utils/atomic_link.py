@@ -77,23 +77,3 @@ def replace_symlink(target, link_path, sync=True):
     if sync:
         fsync_dir(os.path.dirname(link_path) or '.')
     return True
-
-
-def remove_stale_temps(directory, for_path=None):
-    """Remove temporary links (and files, from an interrupted copy) left in
-    ``directory``; only those made for ``for_path`` when it is given.
-    Returns their paths."""
-    pattern = temp_name_pattern(for_path) if for_path else None
-    removed = []
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return removed
-    for name in names:
-        if not is_temp_name(name) or (pattern and not pattern.match(name)):
-            continue
-        path = os.path.join(directory, name)
-        if os.path.islink(path) or os.path.isfile(path):
-            os.unlink(path)
-            removed.append(path)
-    return removed

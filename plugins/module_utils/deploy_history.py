@@ -28,18 +28,17 @@ __metaclass__ = type
 
 import datetime
 import errno
-import fcntl
 import hashlib
 import json
 import os
 import pwd
-import grp
 import re
 import shutil
+import stat
 import subprocess
 import tarfile
-import time
 import zipfile
+import zlib
 
 from ansible_collections.commons.infra.plugins.module_utils.atomic_link import (
     fsync_dir,
@@ -47,6 +46,7 @@ from ansible_collections.commons.infra.plugins.module_utils.atomic_link import (
     replace_symlink,
     temp_name_pattern,
 )
+from ansible_collections.commons.infra.plugins.module_utils.fs_rules import RunLock, resolve_id
 
 STATES = ('present', 'active', 'rollback', 'query', 'absent')
 HISTORY_NAME = 'history.jsonl'
@@ -55,7 +55,14 @@ LOCK_NAME = '.lock'
 PARTIAL_SUFFIX = '.partial'
 INDEX_SUFFIX = '.partial.index'
 REMOVING_SUFFIX = '.removing'
+# Beside a release renamed into place whose history line is not written yet: proof that this
+# module made it (a user-named release is adopted on that proof only).
+STAMP_SUFFIX = '.new'
 MIRROR_TMP_INFIX = '.tmp-'
+# Everything a run creates beside a release, git's lock of the private index included.
+LEFTOVER_RE = re.compile(r'^\.(?P<release>.+?)(?P<suffix>\.partial(?:\.index(?:\.lock)?)?|\.removing|\.new)$')
+LEFTOVER_KINDS = {'.partial': 'partial', '.partial.index': 'index', '.partial.index.lock': 'index',
+                  '.removing': 'removing', '.new': 'stamp'}
 # Lives inside a release under construction; a name no project would use.
 MARKER_NAME = '.commons-infra-deploy-in-progress'
 
@@ -69,6 +76,8 @@ HEX_RE = re.compile(r'^[0-9a-fA-F]{4,64}$')
 FULL_ID_LENGTHS = (40, 64)  # sha1 and sha256 object ids
 CONTENT_ID_LENGTH = 16
 MIN_PREFIX = 4
+# What a release this module names itself looks like: a full commit id or a content hash.
+OWN_NAME_RE = re.compile(r'^(?:[0-9a-f]{%d}|[0-9a-f]{40}|[0-9a-f]{64})$' % CONTENT_ID_LENGTH)
 
 
 class DeployHistoryError(Exception):
@@ -83,22 +92,39 @@ class DeployHistoryError(Exception):
 # --------------------------------------------------------------------------
 # validation
 
-def validate_name(name, what='release'):
-    """Refuse anything that could leave <root>/deploys/<service> or hide in it."""
+def name_problem(name):
+    """Why a service or release name is unusable (it could leave <root>/deploys/<service> or
+    hide in it), or None. The one rule for the module and the app_release role's checks."""
     if not isinstance(name, str) or name == '':
-        raise DeployHistoryError('%s name must be a non-empty string' % what)
+        return 'must be a non-empty name'
     if '\x00' in name:
-        raise DeployHistoryError('%s name %r contains a NUL byte' % (what, name))
-    if name.startswith('/') or os.path.isabs(name):
-        raise DeployHistoryError('%s name %r is an absolute path; a plain name is required' % (what, name))
+        return 'contains a NUL byte'
+    if name.startswith('/'):
+        return 'is an absolute path; a plain name is required'
     if '/' in name or '\\' in name:
-        raise DeployHistoryError('%s name %r contains a path separator' % (what, name))
-    if name in ('.', '..') or name.startswith('.'):
-        raise DeployHistoryError('%s name %r starts with a dot; such names are reserved or escape the root' % (what, name))
+        return 'contains a path separator; a plain name is required'
+    if name.startswith('.'):
+        return 'starts with a dot; such names are reserved or escape the root'
     if not NAME_RE.match(name):
-        raise DeployHistoryError('%s name %r may only contain letters, digits and . _ + @ - (at most 128 characters)' % (what, name))
+        return 'may only contain letters, digits and . _ + @ - (at most 128 characters)'
     if name in RESERVED_NAMES:
-        raise DeployHistoryError('%s name %r is reserved' % (what, name))
+        return 'is reserved'
+    return None
+
+
+def ref_problem(version):
+    """Why ``version`` cannot be a branch, tag or commit id, or None (one rule, see name_problem)."""
+    if not isinstance(version, str) or not version:
+        return 'must be a branch, tag or commit id'
+    if version.startswith('-') or '..' in version or any(c.isspace() or ord(c) < 32 for c in version):
+        return 'is not a valid branch, tag or commit id'
+    return None
+
+
+def validate_name(name, what='release'):
+    problem = name_problem(name)
+    if problem:
+        raise DeployHistoryError('%s name %r %s' % (what, name, problem))
     return name
 
 
@@ -111,8 +137,9 @@ def is_valid_name(name):
 
 
 def _validate_ref(version):
-    if not version or version.startswith('-') or any(c.isspace() or ord(c) < 32 for c in version):
-        raise DeployHistoryError('version %r is not a valid branch, tag or commit' % (version,))
+    problem = ref_problem(version)
+    if problem:
+        raise DeployHistoryError('version %r %s' % (version, problem))
 
 
 def sanitize_source(source):
@@ -166,7 +193,12 @@ class Options(object):
         self.sync = p.get('sync', True)
         self.owner = p.get('owner') or None
         self.group = p.get('group') or None
-        self.uid, self.gid = _lookup_owner(self.owner, self.group)
+        try:
+            uid, gid = resolve_id(self.owner, 'owner'), resolve_id(self.group, 'group')
+        except ValueError as e:
+            raise DeployHistoryError(str(e))
+        self.uid = -1 if uid is None else uid
+        self.gid = -1 if gid is None else gid
 
         sources = [n for n in ('repo', 'src_dir', 'src_archive') if getattr(self, n)]
         if len(sources) > 1:
@@ -202,21 +234,6 @@ class Options(object):
         self.layout = Layout(self.root, self.service, p.get('active_link'))
 
 
-def _lookup_owner(owner, group):
-    uid = gid = -1
-    if owner is not None:
-        try:
-            uid = int(owner) if owner.isdigit() else pwd.getpwnam(owner).pw_uid
-        except KeyError:
-            raise DeployHistoryError('owner %r does not exist on the host' % owner)
-    if group is not None:
-        try:
-            gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
-        except KeyError:
-            raise DeployHistoryError('group %r does not exist on the host' % group)
-    return uid, gid
-
-
 class Layout(object):
     """Paths of one service; knows nothing about their contents."""
 
@@ -247,6 +264,9 @@ class Layout(object):
 
     def removing_path(self, release):
         return os.path.join(self.service_dir, '.%s%s' % (release, REMOVING_SUFFIX))
+
+    def stamp_path(self, release):
+        return os.path.join(self.service_dir, '.%s%s' % (release, STAMP_SUFFIX))
 
     def release_of_target(self, target):
         """Release name a link target designates, or None if it lies elsewhere."""
@@ -279,12 +299,16 @@ class History(object):
                 return []
             raise
         entries = []
-        for line in data.splitlines():
+        for number, line in enumerate(data.splitlines(), 1):
             try:
                 entry = json.loads(line.decode('utf-8'))
             except ValueError:
-                continue
+                continue    # torn by a crash
             if isinstance(entry, dict) and entry.get('action') and entry.get('release'):
+                problem = _entry_problem(entry)
+                if problem:
+                    raise DeployHistoryError('%s line %d is not a deploy history entry: %s; fix or remove that line'
+                                             % (self.path, number, problem))
                 entries.append(entry)
         return entries
 
@@ -309,6 +333,14 @@ class History(object):
             fsync_dir(os.path.dirname(self.path))
 
 
+def _entry_problem(entry):
+    for key in ('action', 'release', 'ref', 'by', 'previous', 'time', 'source'):
+        value = entry.get(key)
+        if value is not None and not isinstance(value, str):
+            return '%s must be a string, got %s' % (key, type(value).__name__)
+    return None
+
+
 def make_entry(action, release, ref=None, by=None, previous=None, **extra):
     entry = {'time': utc_now(), 'action': action, 'release': release, 'ref': ref, 'by': by, 'previous': previous}
     entry.update((k, v) for k, v in extra.items() if v is not None)
@@ -321,8 +353,9 @@ def make_entry(action, release, ref=None, by=None, previous=None, **extra):
 class Snapshot(object):
     """Facts about a service, derived from disk plus the history. Read-only."""
 
-    def __init__(self, layout, logged, on_disk, link_target, link_conflict, leftovers, by=None):
+    def __init__(self, layout, logged, on_disk, link_target, link_conflict, leftovers, by=None, foreign=()):
         self.layout = layout
+        self.foreign = list(foreign)
         self.link_target = link_target
         self.link_conflict = link_conflict
         self.leftovers = leftovers
@@ -394,12 +427,13 @@ def reconcile(logged, on_disk, active, by=None):
 def _leftover(service_dir, name):
     """Classify a hidden entry left behind by an interrupted run."""
     path = os.path.join(service_dir, name)
-    for suffix, kind in ((INDEX_SUFFIX, 'index'), (PARTIAL_SUFFIX, 'partial'), (REMOVING_SUFFIX, 'removing')):
-        if name.endswith(suffix) and len(name) > len(suffix) + 1:
-            item = {'kind': kind, 'path': path, 'release': name[1:-len(suffix)]}
-            if kind == 'partial':
-                item.update(_read_marker(path))
-            return item
+    found = LEFTOVER_RE.match(name)
+    if found:
+        kind = LEFTOVER_KINDS[found.group('suffix')]
+        item = {'kind': kind, 'path': path, 'release': found.group('release')}
+        if kind == 'partial':
+            item.update(_read_marker(path))
+        return item
     if name.startswith(MIRROR_NAME + MIRROR_TMP_INFIX):
         return {'kind': 'mirror', 'path': path, 'release': None}
     return None
@@ -428,7 +462,12 @@ def stale_git_locks(mirror):
 
 
 def scan(layout, by=None):
-    on_disk, leftovers = [], []
+    """What is on disk. Only directories that look like releases (a full commit id or a content
+    hash, a name in the history, or one whose run left its stamp) are releases; anything else
+    under deploys/<service> is reported as foreign and never adopted, pruned or removed."""
+    logged = History(layout.history).read()
+    known = set(e['release'] for e in logged)
+    candidates, leftovers, foreign = [], [], []
     try:
         names = sorted(os.listdir(layout.service_dir))
     except OSError as e:
@@ -443,8 +482,17 @@ def scan(layout, by=None):
             item = _leftover(layout.service_dir, name)
             if item:
                 leftovers.append(item)
-        elif is_valid_name(name) and os.path.isdir(path) and not os.path.islink(path):
+        elif os.path.isdir(path) and not os.path.islink(path):
+            candidates.append(name)
+        else:
+            foreign.append(path)
+    stamped = set(i['release'] for i in leftovers if i['kind'] == 'stamp')
+    on_disk = []
+    for name in candidates:
+        if is_valid_name(name) and (OWN_NAME_RE.match(name) or name in known or name in stamped):
             on_disk.append(name)
+        else:
+            foreign.append(os.path.join(layout.service_dir, name))
     link_dir = os.path.dirname(layout.active_link)
     pattern = temp_name_pattern(layout.active_link)
     try:
@@ -456,7 +504,7 @@ def scan(layout, by=None):
     leftovers.extend({'kind': 'git-lock', 'path': p, 'release': None} for p in stale_git_locks(layout.mirror))
     target = read_link(layout.active_link)
     conflict = target is None and os.path.lexists(layout.active_link)
-    return Snapshot(layout, History(layout.history).read(), on_disk, target, conflict, leftovers, by)
+    return Snapshot(layout, logged, on_disk, target, conflict, leftovers, by, sorted(foreign))
 
 
 # --------------------------------------------------------------------------
@@ -525,8 +573,15 @@ def parse_ls_remote(output, version):
     return None
 
 
-def resolve_git(git, repo, version, mirror):
-    """Commit id for version without changing anything (ls-remote, local mirror)."""
+def resolve_git(git, repo, version, mirror, on_disk=()):
+    """Commit id for version without changing anything (ls-remote, local mirror).
+
+    A full commit id that is already a release or in the mirror never touches the remote:
+    re-asserting a pinned release works offline."""
+    if HEX_RE.match(version) and len(version) in FULL_ID_LENGTHS:
+        commit = version.lower()
+        if commit in on_disk or mirror_has(git, mirror, commit):
+            return Source('repo', commit, version, sanitize_source(repo), True)
     try:
         # The peeled line of an annotated tag is only listed when asked for.
         out = git.run(['ls-remote', '--', repo, version, version + '^{}'])
@@ -586,9 +641,9 @@ def file_digest(path):
     return digest.hexdigest()
 
 
-def resolve_source(opts, git):
+def resolve_source(opts, git, snap=None):
     if opts.source_kind == 'repo':
-        return resolve_git(git, opts.repo, opts.version, opts.layout.mirror)
+        return resolve_git(git, opts.repo, opts.version, opts.layout.mirror, snap.releases if snap else ())
     if opts.source_kind == 'src_dir':
         release = opts.release or tree_digest(opts.src_dir)[:CONTENT_ID_LENGTH]
         return Source('src_dir', release, None, opts.src_dir, True, opts.src_dir)
@@ -644,6 +699,9 @@ def make_plan(opts, snap, source):
                 raise DeployHistoryError('release %s does not exist in %s; give repo, src_dir or src_archive to deploy it'
                                          % (opts.release, layout.service_dir))
         plan.materialise = plan.release not in snap.releases
+        if plan.materialise and plan.release is not None and os.path.lexists(layout.release_path(plan.release)):
+            raise DeployHistoryError('%s exists and is not a release made by deploy_history; move it away to deploy '
+                                     'release %s' % (layout.release_path(plan.release), plan.release))
         if opts.state == 'active':
             plan.switch = plan.release is None or plan.release != snap.active
             plan.switch_action = 'activate'
@@ -697,36 +755,6 @@ def plan_changes(snap, plan):
 # --------------------------------------------------------------------------
 # applying
 
-class ServiceLock(object):
-    """Exclusive flock on <service_dir>/.lock; released by the kernel when holders die."""
-
-    def __init__(self, path, timeout):
-        self.path = path
-        self.timeout = timeout
-        self.fd = None
-
-    def __enter__(self):
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        deadline = time.monotonic() + (self.timeout or 0)
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
-            except (IOError, OSError) as e:
-                if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    raise
-            if time.monotonic() >= deadline:
-                os.close(self.fd)
-                self.fd = None
-                raise DeployHistoryError('another run holds %s; gave up after %ss' % (self.path, self.timeout))
-            time.sleep(0.05)
-
-    def __exit__(self, *exc):
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-
 def _rmtree(path):
     if os.path.islink(path) or not os.path.isdir(path):
         os.unlink(path)
@@ -748,6 +776,11 @@ def cleanup(layout, snap):
     if cleaned:
         fsync_dir(layout.service_dir)
     return cleaned
+
+
+def _mkdir(path, mode=0o755):
+    os.mkdir(path, mode)
+    os.chmod(path, mode)    # whatever the umask
 
 
 def sync_filesystem(path):
@@ -772,7 +805,9 @@ def ensure_mirror(git, layout, repo, commit):
         # Cloned aside and renamed so a killed clone never looks like a mirror.
         tmp = '%s%s%d' % (layout.mirror, MIRROR_TMP_INFIX, os.getpid())
         try:
-            git.run(['clone', '--mirror', '--quiet', '--', repo, tmp])
+            # --no-local: a repository on the same host is copied as one pack, as a remote one
+            # is, instead of as hard links to its loose objects (one file to open per blob).
+            git.run(['clone', '--mirror', '--no-local', '--quiet', '--', repo, tmp])
         except GitError as e:
             raise DeployHistoryError('cannot clone %s: %s' % (sanitize_source(repo), e.stderr), stderr=e.stderr)
         os.rename(tmp, layout.mirror)
@@ -796,65 +831,169 @@ def _write_marker(partial, source, by):
 
 def checkout_commit(git, mirror, commit, dest, index):
     # A private index keeps the bare mirror untouched; `read-tree -u` writes a
-    # clean tree (no .git) with the same checkout code, and speed, as git clone.
+    # clean tree (no .git) with git's checkout code, here with one worker per core
+    # (checkout.workers=0), where a plain clone uses one.
     env = {'GIT_INDEX_FILE': index}
     try:
-        git.run(['--git-dir=' + mirror, '--work-tree=' + dest, 'read-tree', '--reset', '-u', commit], env=env)
+        git.run(['-c', 'checkout.workers=0', '--git-dir=' + mirror, '--work-tree=' + dest,
+                 'read-tree', '--reset', '-u', commit], env=env)
     finally:
         if os.path.exists(index):
             os.unlink(index)
 
 
-def _safe_member(name):
+try:
+    import lzma
+    _LZMA_ERRORS = (lzma.LZMAError,)
+except ImportError:     # Pythons built without liblzma
+    _LZMA_ERRORS = ()
+
+# What a corrupt, truncated or unsupported archive raises while it is read.
+ARCHIVE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, ValueError, RuntimeError,
+                  NotImplementedError, OSError, UnicodeError) + _LZMA_ERRORS
+
+
+def _member_path(archive, name):
+    """The member's path relative to the release, or a refusal naming the archive."""
     parts = [p for p in name.replace('\\', '/').split('/') if p not in ('', '.')]
     if name.startswith('/') or '\x00' in name or '..' in parts:
-        raise DeployHistoryError('archive member %r would escape the release directory' % name)
+        raise DeployHistoryError('src_archive %s: member %r would escape the release directory' % (archive, name))
     return '/'.join(parts)
 
 
-def _check_tar_members(members):
-    for m in members:
-        name = _safe_member(m.name)
-        if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
-            raise DeployHistoryError('archive member %r is a device or fifo' % m.name)
-        if m.issym() and (m.linkname.startswith('/') or
-                          os.path.normpath(os.path.join(os.path.dirname(name), m.linkname)).split('/')[0] == '..'):
-            raise DeployHistoryError('archive symlink %r points outside the release' % m.name)
-        if m.islnk():
-            _safe_member(m.linkname)
+def _archive_members(path):
+    """(name, kind, mode, linkname, open) for each member; kind is file, dir, sym or hard."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                mode = info.external_attr >> 16 if info.create_system == 3 else 0
+                if stat.S_ISLNK(mode):
+                    yield info.filename, 'sym', 0o777, z.read(info).decode('utf-8', 'surrogateescape'), None
+                elif info.is_dir():
+                    yield info.filename, 'dir', stat.S_IMODE(mode) or 0o755, None, None
+                else:
+                    yield info.filename, 'file', stat.S_IMODE(mode) or 0o644, None, (lambda info=info: z.open(info))
+        return
+    with tarfile.open(path) as t:
+        for m in t:
+            if m.isfile():
+                yield m.name, 'file', m.mode, None, (lambda m=m: t.extractfile(m))
+            elif m.isdir():
+                yield m.name, 'dir', m.mode, None, None
+            elif m.issym():
+                yield m.name, 'sym', 0o777, m.linkname, None
+            elif m.islnk():
+                yield m.name, 'hard', m.mode, m.linkname, None
+            else:
+                raise DeployHistoryError('src_archive %s: member %r is a device or fifo' % (path, m.name))
+
+
+def walk_archive(path, dest=None):
+    """Check every member of a tar or zip archive and, with ``dest``, extract it there.
+
+    Safe on every Python (no reliance on tarfile's extraction filters): each member's path is
+    resolved against the release, no member may pass through a symlink of the archive (the
+    chain a/l -> .., a/l/m -> .., a/l/m/EVIL), symlinks must point inside the release, hard links
+    at an earlier file; setuid, setgid and sticky bits and the archive's owners are dropped
+    (files belong to the running user, then to owner/group when given). Any error of a corrupt
+    archive is a DeployHistoryError naming it."""
+    links, files, dirs = set(), set(), {}
+    try:
+        for name, kind, mode, linkname, reader in _archive_members(path):
+            rel = _member_path(path, name)
+            if not rel:
+                continue
+            for parent in _parents_of(rel) + [rel]:
+                if parent in links:
+                    raise DeployHistoryError('src_archive %s: member %r passes through the archive symlink %r'
+                                             % (path, name, parent))
+            if kind == 'sym':
+                resolved = os.path.normpath(os.path.join(os.path.dirname(rel), linkname))
+                if linkname.startswith('/') or resolved == '..' or resolved.startswith('../'):
+                    raise DeployHistoryError('src_archive %s: symlink %r -> %r points outside the release'
+                                             % (path, name, linkname))
+            if kind == 'hard':
+                source = _member_path(path, linkname)
+                if source not in files:
+                    raise DeployHistoryError('src_archive %s: hard link %r -> %r does not name an earlier file'
+                                             % (path, name, linkname))
+            if kind == 'dir' and rel in files:
+                raise DeployHistoryError('src_archive %s: %r is both a file and a directory' % (path, name))
+            if kind == 'sym':
+                links.add(rel)
+            elif kind == 'dir':
+                dirs[rel] = mode
+            else:
+                files.add(rel)
+            if dest is not None:
+                _extract_member(dest, rel, kind, mode, linkname, reader)
+    except DeployHistoryError:
+        raise
+    except ARCHIVE_ERRORS as e:
+        detail = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise DeployHistoryError('cannot read src_archive %s: it is neither a tar nor a zip archive, or it is '
+                                 'corrupt or truncated (%s)' % (path, detail))
+    if dest is not None:
+        # Deepest first, once every file is in: a read-only directory must not stop its own content.
+        for rel in sorted(dirs, key=lambda r: -r.count('/')):
+            os.chmod(os.path.join(dest, rel), dirs[rel] & 0o777)
+    return 'zip' if zipfile.is_zipfile(path) else 'tar'
+
+
+def _parents_of(rel):
+    parts = rel.split('/')
+    return ['/'.join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _extract_member(dest, rel, kind, mode, linkname, reader):
+    target = os.path.join(dest, rel)
+    _makedirs(os.path.dirname(target))
+    if kind == 'dir':
+        if not os.path.isdir(target):
+            _mkdir(target, 0o755)
+        return
+    if os.path.lexists(target):
+        os.unlink(target)   # a later member of the same name wins, as with tar
+    if kind == 'sym':
+        os.symlink(linkname, target)
+    elif kind == 'hard':
+        os.link(os.path.join(dest, _member_path(dest, linkname)), target)
+    else:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, 'wb') as out:
+            source = reader()
+            try:
+                shutil.copyfileobj(source, out, 1 << 20)
+            finally:
+                source.close()
+            os.fchmod(out.fileno(), mode & 0o777)
+
+
+def _makedirs(path, mode=0o755):
+    if not os.path.isdir(path):
+        _makedirs(os.path.dirname(path), mode)
+        _mkdir(path, mode)
 
 
 def check_archive(path):
     """Refuse unsafe archives before anything is written; returns 'zip' or 'tar'."""
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as z:
-            for info in z.infolist():
-                _safe_member(info.filename)
-        return 'zip'
-    try:
-        with tarfile.open(path) as t:
-            _check_tar_members(t.getmembers())
-    except tarfile.TarError:
-        raise DeployHistoryError('src_archive %s is neither a tar nor a zip archive' % path)
-    return 'tar'
+    return walk_archive(path)
 
 
 def extract_archive(path, dest):
-    if check_archive(path) == 'zip':
-        with zipfile.ZipFile(path) as z:
-            z.extractall(dest)
-            for info in z.infolist():
-                mode = (info.external_attr >> 16) & 0o777
-                if mode and not info.is_dir():
-                    os.chmod(os.path.join(dest, _safe_member(info.filename)), mode)
-        return
-    with tarfile.open(path) as t:
-        members = t.getmembers()
-        _check_tar_members(members)
-        if hasattr(tarfile, 'data_filter'):
-            t.extractall(dest, members=members, filter='data')
+    walk_archive(path, dest)
+
+
+def copy_tree(src, dest):
+    """Copy the content of ``src`` into the existing ``dest`` (symlinks as links)."""
+    for entry in os.scandir(src):
+        target = os.path.join(dest, entry.name)
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry.path), target)
+        elif entry.is_dir():
+            shutil.copytree(entry.path, target, symlinks=True)
         else:
-            t.extractall(dest, members=members)
+            shutil.copy2(entry.path, target)
 
 
 def materialise(opts, git, source):
@@ -864,13 +1003,13 @@ def materialise(opts, git, source):
     partial = layout.partial_path(release)
     if os.path.lexists(partial):
         _rmtree(partial)
-    os.mkdir(partial, 0o755)
+    _mkdir(partial)
     _write_marker(partial, source, opts.by)
     try:
         if source.kind == 'repo':
             checkout_commit(git, layout.mirror, release, partial, layout.index_path(release))
         elif source.kind == 'src_dir':
-            shutil.copytree(source.path, partial, symlinks=True, dirs_exist_ok=True)
+            copy_tree(source.path, partial)
         else:
             extract_archive(source.path, partial)
     except Exception:
@@ -885,6 +1024,9 @@ def materialise(opts, git, source):
                 os.lchown(os.path.join(dirpath, name), opts.uid, opts.gid)
     if opts.sync:
         sync_filesystem(partial)
+    if not OWN_NAME_RE.match(release):
+        # Until its history line is written, this stamp is what makes a user-named release ours.
+        os.close(os.open(layout.stamp_path(release), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
     os.rename(partial, layout.release_path(release))
     fsync_dir(layout.service_dir)
 
@@ -904,18 +1046,17 @@ def apply_plan(opts, snap, plan, source, git):
     layout = opts.layout
     history = History(layout.history)
     result = {'pruned': [], 'removed': None}
-    history.append(snap.pending)
     if plan.materialise and source.kind == 'repo':
         ensure_mirror(git, layout, opts.repo, source.release)
 
     if plan.materialise:
         materialise(opts, git, source)
         history.append([make_entry('present', plan.release, source.ref, opts.by, source=source.origin)])
+        if os.path.lexists(layout.stamp_path(plan.release)):
+            os.unlink(layout.stamp_path(plan.release))
 
     if plan.switch:
-        link_dir = os.path.dirname(layout.active_link)
-        if not os.path.isdir(link_dir):
-            os.makedirs(link_dir, 0o755)
+        _makedirs(os.path.dirname(layout.active_link))
         replace_symlink(layout.release_path(plan.release), layout.active_link)
         history.append([make_entry(plan.switch_action, plan.release, source.ref if source else None, opts.by,
                                    previous=snap.active_target)])
@@ -948,7 +1089,7 @@ def simulate(opts, snap, plan, source):
     if plan.remove:
         entries.append(make_entry('absent', plan.remove, by=opts.by))
     entries.extend(make_entry('prune', r, by=opts.by) for r in plan.prune)
-    return Snapshot(opts.layout, entries, on_disk, target, snap.link_conflict, [], opts.by)
+    return Snapshot(opts.layout, entries, on_disk, target, snap.link_conflict, [], opts.by, snap.foreign)
 
 
 def build_result(opts, snap, release, changed):
@@ -983,6 +1124,7 @@ def build_result(opts, snap, release, changed):
         'releases': releases,
         'history': history,
         'unfinished': snap.leftovers,
+        'foreign': snap.foreign,
     }
 
 
@@ -1007,35 +1149,51 @@ def resolve_in_mirror(opts, git, source):
     source.release, source.verified = found, True
 
 
+def foreign_warnings(snap):
+    return ['%s is not a release made by deploy_history (not a commit id, a content hash or a name in the '
+            'history); it is left alone and never pruned' % path for path in snap.foreign]
+
+
 def run(params, check_mode=False, git_executable='git'):
     """Do what the parameters ask; returns the module result or raises DeployHistoryError."""
+    # Modes are the module's, not the caller's umask's (git's checkout and copies included).
+    umask = os.umask(0o022)
+    try:
+        return _run(params, check_mode, git_executable)
+    finally:
+        os.umask(umask)
+
+
+def _run(params, check_mode, git_executable):
     opts = Options(params)
     layout = opts.layout
     snap = scan(layout, opts.by)
     if opts.state == 'query':
         result = build_result(opts, snap, snap.active, False)
-        result.update(pruned=[], cleaned=[], removed=None, warnings=[])
+        result.update(pruned=[], cleaned=[], removed=None, warnings=foreign_warnings(snap))
         return result
 
     git = Git(git_executable)
-    source = resolve_source(opts, git)      # read-only: ls-remote, hashing
-    plan = make_plan(opts, snap, source)    # refusals happen here, before any change
+    source = resolve_source(opts, git, snap)    # read-only: ls-remote (unless known locally), hashing
+    plan = make_plan(opts, snap, source)        # refusals happen here, before any change
     changed = plan_changes(snap, plan)
     if check_mode or not changed:
         # Nothing to do needs no lock and writes nothing.
         after = simulate(opts, snap, plan, source) if changed else snap
         result = build_result(opts, after, plan.release, changed)
         result.update(pruned=plan.prune, removed=plan.remove, cleaned=[i['path'] for i in snap.leftovers],
-                      warnings=plan.warnings, diff=link_diff(layout, snap.link_target, after.link_target))
+                      warnings=plan.warnings + foreign_warnings(snap),
+                      diff=link_diff(layout, snap.link_target, after.link_target))
         return result
 
-    if not os.path.isdir(layout.service_dir):
-        os.makedirs(layout.service_dir, 0o755)
-    with ServiceLock(layout.lock, opts.lock_timeout) as lock:
+    _makedirs(layout.service_dir)
+    with RunLock(layout.lock, opts.lock_timeout, error=DeployHistoryError) as lock:
         git.keep_fds = (lock.fd,)
         # Decide again under the lock: another run may have finished meanwhile.
         snap = scan(layout, opts.by)
-        cleaned = cleanup(layout, snap)     # first: stale git locks would fail the fetch
+        # The log first: a stamp removed below is then no longer needed to adopt its release.
+        History(layout.history).append(snap.pending)
+        cleaned = cleanup(layout, snap)     # before git runs: its stale locks would fail it
         if needs_fetch_to_resolve(source, snap):
             resolve_in_mirror(opts, git, source)
         plan = make_plan(opts, snap, source)
@@ -1043,6 +1201,6 @@ def run(params, check_mode=False, git_executable='git'):
         done = apply_plan(opts, snap, plan, source, git) if changed else {'pruned': [], 'removed': None}
         after = scan(layout, opts.by)
     result = build_result(opts, after, plan.release, changed)
-    result.update(pruned=done['pruned'], removed=done['removed'], cleaned=cleaned, warnings=[],
+    result.update(pruned=done['pruned'], removed=done['removed'], cleaned=cleaned, warnings=foreign_warnings(after),
                   diff=link_diff(layout, snap.link_target, after.link_target))
     return result

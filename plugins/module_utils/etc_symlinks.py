@@ -15,10 +15,7 @@ __metaclass__ = type
 
 import collections
 import errno
-import fnmatch
-import grp
 import os
-import pwd
 import re
 import shutil
 import stat
@@ -30,6 +27,17 @@ from ansible_collections.commons.infra.plugins.module_utils.atomic_link import (
     read_link,
     replace_symlink,
     temp_name,
+)
+from ansible_collections.commons.infra.plugins.module_utils.fs_rules import (
+    PathMatcher,
+    RunLock,
+    fixed_prefix,
+    glob_regex,
+    has_magic,
+    parents as _parents,
+    parse_mode,
+    resolve_id,
+    within as _within,
 )
 
 CONFLICT_MODES = ('backup', 'error', 'replace')
@@ -46,8 +54,28 @@ DEFAULT_SECRET_PATTERNS = [
     r'\b(?:AKIA|ASIA)[0-9A-Z]{16}\b',
     r'(?i:aws_secret_access_key)\s*[=:]\s*["\']?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])',
     r'\b(?:gh[pousr]_[A-Za-z0-9]{36,}|xox[abprs]-[A-Za-z0-9-]{10,})',
+    # GitHub fine-grained personal access tokens; GitLab personal, deploy, runner, trigger... tokens.
+    r'\bgithub_pat_[A-Za-z0-9_]{50,}',
+    r'\bgl(?:pat|dt|rt|ptt|ft|cbt|imt|oas|soat|ffct|agent)-[A-Za-z0-9_-]{20,}',
+    # WireGuard: the [Interface] key (a PublicKey line looks the same and is not matched).
+    r'(?im:^\s*PrivateKey\s*=\s*[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=)',
+    # ceph keyrings (/etc/ceph, /etc/pve/priv/ceph): "key = AQ...==", a 28-byte secret in base64.
+    r'(?m:^\s*key\s*=\s*AQ[A-Za-z0-9+/]{36}==)',
+    # crypt(3) hashes as in shadow, Proxmox's priv/shadow.cfg and htpasswd: md5, sha256/512,
+    # bcrypt, yescrypt/gost-yescrypt, scrypt, Apache's apr1 and {SHA}.
+    r'\$(?:1|5|6|apr1)\$(?:rounds=[0-9]+\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{22,}',
+    r'\$2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}',
+    r'\$(?:y|gy|7)\$[./A-Za-z0-9]+\$[./A-Za-z0-9]+\$[./A-Za-z0-9]{40,}',
+    r'\{SHA\}[A-Za-z0-9+/]{27}=',
+    # DER at the start of a file: PKCS#12 (version 3), PKCS#8 and PKCS#1 RSA private keys (version 0);
+    # a DER certificate starts with a SEQUENCE, not a version, and is left alone.
+    r'\A\x30\x82[\x00-\xff]{2}\x02\x01\x03\x30',
+    r'\A\x30\x82[\x00-\xff]{2}\x02\x01\x00(?:\x30|\x02\x82)',
 ]
 
+COPY_KEYS = ('path', 'owner', 'group', 'mode', 'private')
+# Proxmox keeps its secrets (shadow.cfg, token.cfg, tfa.cfg, keys) in /etc/pve/priv: never captured.
+PVE_PRIVATE = ('pve', 'priv')
 SCAN_BYTES = 1024 * 1024
 DIFF_TEXT_BYTES = 64 * 1024
 DEFAULT_BACKUP_ROOT = '/var/backups/etc_symlinks'
@@ -77,63 +105,13 @@ class ApplyError(Exception):
 
 # ---------------------------------------------------------------- helpers
 
-def _within(path, root):
-    if root == '/':
-        return path.startswith('/')
-    return path == root or path.startswith(root + '/')
-
-
-def _parents(rel):
-    """'a/b/c' -> ['a', 'a/b']."""
-    parts = rel.split('/')
-    return ['/'.join(parts[:i]) for i in range(1, len(parts))]
-
-
-class _Matcher(object):
-    """fnmatch patterns against a relative path or any of its parent directories.
-
-    A pattern naming a directory ("pve") therefore covers everything below it.
-    """
-
-    def __init__(self, patterns):
-        self.patterns = list(patterns)
-        self._rx = [re.compile(fnmatch.translate(p)) for p in self.patterns]
-
-    def match(self, rel):
-        """The first pattern matching ``rel`` (or a parent of it), else None."""
-        candidates = _parents(rel) + [rel]
-        for pattern, rx in zip(self.patterns, self._rx):
-            for c in candidates:
-                if rx.match(c):
-                    return pattern
-        return None
-
-    def best(self, rel):
-        """The most specific pattern: deepest matched path, then exact over glob, then longest."""
-        candidates = _parents(rel) + [rel]
-        best, best_key = None, None
-        for pattern, rx in zip(self.patterns, self._rx):
-            for depth in range(len(candidates) - 1, -1, -1):
-                if rx.match(candidates[depth]):
-                    key = (depth, not any(c in pattern for c in '*?['), len(pattern))
-                    if best_key is None or key > best_key:
-                        best, best_key = pattern, key
-                    break
-        return best
-
-    def __bool__(self):
-        return bool(self.patterns)
-
-    __nonzero__ = __bool__
-
-
 class _Excluder(object):
     """Patterns without '/' apply to every path component, others to the relative path."""
 
     def __init__(self, patterns):
         patterns = list(patterns or []) + [p for p in ALWAYS_EXCLUDE if p not in (patterns or [])]
-        self._names = [re.compile(fnmatch.translate(p)) for p in patterns if '/' not in p]
-        self._paths = [re.compile(fnmatch.translate(p.strip('/'))) for p in patterns if '/' in p]
+        self._names = [glob_regex(p) for p in patterns if '/' not in p]
+        self._paths = [glob_regex(p) for p in patterns if '/' in p]
 
     def name(self, name, rel):
         if any(rx.match(name) for rx in self._names):
@@ -148,37 +126,13 @@ class _Excluder(object):
         return False
 
 
-def parse_mode(value):
-    if value is None or value == '':
-        return None
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    if not re.match(r'^0?[0-7]{3,4}$', text):
-        raise ValueError('mode %r must be an octal string such as "0640"' % (value,))
-    return int(text, 8)
-
-
-def _resolve_owner(value, kind):
-    if value is None or value == '':
-        return None
-    text = str(value)
-    if text.isdigit():
-        return int(text)
-    try:
-        if kind == 'owner':
-            return pwd.getpwnam(text).pw_uid
-        return grp.getgrnam(text).gr_gid
-    except KeyError:
-        raise ValueError('unknown %s %r' % ('user' if kind == 'owner' else 'group', text))
-
-
 class CopySpec(object):
-    def __init__(self, path, owner=None, group=None, mode=None):
+    def __init__(self, path, owner=None, group=None, mode=None, private=False):
         self.path = path
         self.owner = owner
         self.group = group
         self.mode = mode
+        self.private = private
 
 
 def normalize_copy_specs(raw):
@@ -190,7 +144,7 @@ def normalize_copy_specs(raw):
         if not isinstance(item, dict) or not item.get('path'):
             errors.append('copy entry %r needs a path' % (item,))
             continue
-        unknown = set(item) - set(('path', 'owner', 'group', 'mode'))
+        unknown = set(item) - set(COPY_KEYS)
         if unknown:
             errors.append('copy entry %r: unknown keys %s' % (item['path'], ', '.join(sorted(unknown))))
             continue
@@ -198,9 +152,13 @@ def normalize_copy_specs(raw):
         if path.startswith('/') or '..' in path.split('/'):
             errors.append('copy path %r must be relative to the source layers, without ".."' % path)
             continue
+        if not isinstance(item.get('private', False), bool):
+            errors.append('copy entry %r: private must be true or false' % path)
+            continue
         try:
-            specs.append(CopySpec(path.strip('/'), _resolve_owner(item.get('owner'), 'owner'),
-                                  _resolve_owner(item.get('group'), 'group'), parse_mode(item.get('mode'))))
+            specs.append(CopySpec(path.strip('/'), resolve_id(item.get('owner'), 'owner'),
+                                  resolve_id(item.get('group'), 'group'), parse_mode(item.get('mode')),
+                                  item.get('private', False)))
         except ValueError as e:
             errors.append('copy entry %r: %s' % (path, e))
     if errors:
@@ -219,7 +177,19 @@ def compile_secret_patterns(patterns):
             errors.append('secret pattern %r is not a valid regular expression: %s' % (p, e))
     if errors:
         raise EtcSymlinksError(errors)
-    return compiled
+    return _SecretPatterns(compiled)
+
+
+class _SecretPatterns(list):
+    """(text, regex) pairs, plus one regex of them all: every file is scanned on every run, and
+    one search that finds nothing is most of the cost."""
+
+    def __init__(self, compiled):
+        super(_SecretPatterns, self).__init__(compiled)
+        try:
+            self.any = re.compile(b'|'.join(b'(?:' + rx.pattern + b')' for dummy, rx in compiled), re.MULTILINE)
+        except re.error:
+            self.any = None     # a pattern with global inline flags cannot be embedded: one by one
 
 
 def _read_head(path, limit):
@@ -229,6 +199,8 @@ def _read_head(path, limit):
 
 def match_secret(data, patterns):
     """The first secret pattern found in ``data`` (bytes), else None."""
+    if getattr(patterns, 'any', None) is not None and not patterns.any.search(data):
+        return None
     for text, rx in patterns:
         if rx.search(data):
             return text
@@ -281,8 +253,11 @@ class Options(object):
 
     def __init__(self, sources, dest='/etc', state='link', conflict='backup', conflict_overrides=None,
                  backup_dir=None, prune=True, copy=None, secret_patterns=None, exclude=None,
-                 scan_bytes=SCAN_BYTES):
+                 scan_bytes=SCAN_BYTES, lock_timeout=300):
         errors = []
+        if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, int) or lock_timeout < 0:
+            errors.append('lock_timeout must be a number of seconds (0 or more), got %r' % (lock_timeout,))
+        self.lock_timeout = lock_timeout
         if state not in STATES:
             errors.append('state must be one of %s, got %r' % (', '.join(STATES), state))
         if conflict not in CONFLICT_MODES:
@@ -359,7 +334,7 @@ class Options(object):
                     continue
                 key = os.path.relpath(os.path.normpath(key), self.dest)
             self.conflict_overrides.append((key.strip('/'), mode))
-        self._override_matcher = _Matcher([key for key, mode in self.conflict_overrides])
+        self._override_matcher = PathMatcher([key for key, mode in self.conflict_overrides])
         self._override_modes = dict(self.conflict_overrides)
 
         try:
@@ -367,7 +342,7 @@ class Options(object):
         except EtcSymlinksError as e:
             errors.extend(e.errors)
             self.copy = []
-        self._copy_matcher = _Matcher([s.path for s in self.copy])
+        self._copy_matcher = PathMatcher([s.path for s in self.copy])
         self._copy_by_path = {}
         for s in self.copy:
             self._copy_by_path.setdefault(s.path, s)
@@ -386,7 +361,7 @@ class Options(object):
         return self._override_modes[pattern] if pattern is not None else self.conflict
 
     def copy_spec(self, rel):
-        pattern = self._copy_matcher.match(rel) if self._copy_matcher else None
+        pattern = self._copy_matcher.best(rel) if self._copy_matcher else None
         return self._copy_by_path[pattern] if pattern is not None else None
 
     def in_sources(self, path):
@@ -498,7 +473,24 @@ def _backup_path(opts, dest_path):
     return os.path.join(opts.backup_dir, os.path.relpath(dest_path, opts.dest))
 
 
-def _plan_parents(plan, opts, state, rel, errors, fixed):
+def _symlinked_dir_problem(opts, p, copying):
+    """For a symlink ``p`` to a directory that the sources pass through: None when it is followed
+    (copies into a directory inside dest, as into /etc/pve's pmxcfs links), else why not.
+    A link into the sources (an older whole-directory link to the checkout) returns False: it
+    is a conflict like any other entry in the way."""
+    target = os.path.normpath(os.path.join(os.path.dirname(p), os.readlink(p)))
+    real = os.path.realpath(p)
+    if opts.in_sources(target) or opts.in_sources(real):
+        return False
+    if not copying:
+        return ('%s is a symlink to a directory (%s); etc_symlinks never replaces it and does not link '
+                'through it: list the paths below it under copy, or remove the link' % (p, real))
+    if not _within(real, opts.dest_real):
+        return '%s is a symlink to %s, outside dest %s; refusing to copy through it' % (p, real, opts.dest)
+    return None
+
+
+def _plan_parents(plan, opts, state, rel, errors, fixed, copying=False):
     """Plan the directories above dest/rel; returns False if dest/rel cannot exist yet."""
     exists = True
     for prel in _parents(rel):
@@ -517,6 +509,14 @@ def _plan_parents(plan, opts, state, rel, errors, fixed):
             plan.mkdirs.append(p)
         elif stat.S_ISDIR(st.st_mode):
             continue
+        elif stat.S_ISLNK(st.st_mode) and os.path.isdir(p) and \
+                _symlinked_dir_problem(opts, p, copying) is not False:
+            problem = _symlinked_dir_problem(opts, p, copying)
+            if problem is None:
+                continue
+            if problem not in errors:
+                errors.append(problem)
+            return False
         else:
             mode = opts.conflict_mode(prel)
             fixed.add(p)
@@ -694,8 +694,10 @@ def _plan_stale_and_prune(plan, opts, planned, planned_dirs):
         except OSError:
             continue
         for name in names:
-            if is_temp_name(name):
-                stale.add(os.path.join(d, name))
+            path = os.path.join(d, name)
+            # Only links and files are ever made under temp names; a directory is someone else's.
+            if is_temp_name(name) and (os.path.islink(path) or not os.path.isdir(path)):
+                stale.add(path)
     plan.stale = sorted(stale)
 
 
@@ -721,7 +723,7 @@ def _plan_link_state(opts, plan, errors):
                 errors.append('refusing to %s %s: its content matches the secret pattern %r'
                               % ('copy' if spec else 'link', src, hit))
                 continue
-        exists = _plan_parents(plan, opts, state, rel, errors, fixed)
+        exists = _plan_parents(plan, opts, state, rel, errors, fixed, spec is not None)
         if spec is not None:
             _plan_copy(plan, opts, state, rel, src, spec, exists, errors)
         else:
@@ -729,25 +731,45 @@ def _plan_link_state(opts, plan, errors):
     _plan_stale_and_prune(plan, opts, planned, planned_dirs)
 
 
-def _capture_candidates(opts, merged):
-    """rel paths to capture: copy paths found in the layers or live under dest."""
+def pve_private(rel, dest):
+    """Whether ``rel`` (relative to ``dest``) lies under priv/ of a Proxmox /etc/pve tree."""
+    parts = rel.split('/')
+    if os.path.basename(dest.rstrip('/')) == PVE_PRIVATE[0]:
+        parts = [PVE_PRIVATE[0]] + parts
+    for i, part in enumerate(parts):
+        if part == PVE_PRIVATE[0] and PVE_PRIVATE[1] in parts[i + 1:-1]:
+            return True
+    return False
+
+
+def _capture_candidates(opts, plan, merged, errors):
+    """rel paths to capture: copy paths found in the layers or live under dest. A directory of
+    dest that is a symlink (/etc/pve's qemu-server, lxc, local) is followed when it stays in dest."""
     rels = set(rel for rel in merged if opts.copy_spec(rel) is not None)
+    skipped_private = set()
     for spec in opts.copy:
-        parts = spec.path.split('/')
-        fixed = []
-        for part in parts:
-            if any(c in part for c in '*?['):
-                break
-            fixed.append(part)
-        if len(fixed) == len(parts):
-            top = os.path.join(opts.dest, spec.path)
-            if not os.path.isdir(top) or os.path.islink(top):
+        fixed = fixed_prefix(spec.path)
+        if not has_magic(spec.path):
+            if pve_private(spec.path + '/x', opts.dest):
+                errors.append('copy entry %r is under priv/ of a Proxmox tree, which is never captured' % spec.path)
+                continue
+            if not os.path.isdir(os.path.join(opts.dest, spec.path)):
                 rels.add(spec.path)
                 continue
         top = os.path.join(opts.dest, *fixed) if fixed else opts.dest
-        if os.path.islink(top) or not os.path.isdir(top):
+        if not os.path.isdir(top):
+            continue
+        if os.path.islink(top) and not _within(os.path.realpath(top), opts.dest_real):
+            plan.warnings.append('capture: %s is a symlink to %s, outside dest; not followed'
+                                 % (top, os.path.realpath(top)))
             continue
         for dirpath, dirnames, filenames in os.walk(top):
+            reldir = os.path.relpath(dirpath, opts.dest)
+            for name in list(dirnames):
+                rel = os.path.join(reldir, name) if reldir != '.' else name
+                if pve_private(rel + '/x', opts.dest):
+                    dirnames.remove(name)
+                    skipped_private.add(os.path.join(dirpath, name))
             for name in filenames:
                 full = os.path.join(dirpath, name)
                 rel = os.path.relpath(full, opts.dest)
@@ -755,16 +777,23 @@ def _capture_candidates(opts, merged):
                     continue
                 if opts.copy_spec(rel) is not None and os.path.isfile(full) and not os.path.islink(full):
                     rels.add(rel)
-    return sorted(rels)
+    for path in sorted(skipped_private):
+        plan.warnings.append('capture: %s is priv/ of a Proxmox tree; nothing under it is ever captured' % path)
+    return sorted(rel for rel in rels if not pve_private(rel, opts.dest))
 
 
 def _plan_capture_state(opts, plan, errors):
     merged = _merge_layers(opts, errors)
-    for rel in _capture_candidates(opts, merged):
+    for rel in _capture_candidates(opts, plan, merged, errors):
         live = os.path.join(opts.dest, rel)
         st = _lstat(live)
         if st is None or not stat.S_ISREG(st.st_mode):
             plan.warnings.append('capture: %s is %s, nothing to capture' % (live, _describe(st, path=live)))
+            continue
+        if not st.st_mode & stat.S_IROTH and not opts.copy_spec(rel).private:
+            plan.warnings.append('capture: %s is not world-readable (mode %04o), so it is not captured; '
+                                 'set private: true on its copy entry to capture it with that mode'
+                                 % (live, stat.S_IMODE(st.st_mode)))
             continue
         layer = merged[rel][0] if rel in merged else len(opts.sources) - 1
         root, root_real = opts.sources[layer], opts.sources_real[layer]
@@ -806,7 +835,8 @@ def _plan_capture_state(opts, plan, errors):
             if old == data:
                 plan.kept.append(live)
                 continue
-        plan.captures.append(Capture(live, target, data, None if tst is None else stat.S_IMODE(tst.st_mode), newdirs))
+        # The checkout keeps the live mode: a file private on the host stays private there.
+        plan.captures.append(Capture(live, target, data, stat.S_IMODE(st.st_mode) & 0o777, newdirs))
         plan.diff.append({'before_header': target, 'after_header': '%s (from %s)' % (target, live),
                           'before': _diff_text(old, target), 'after': _diff_text(data, live)})
 
@@ -867,8 +897,8 @@ def _write_copy(dest, data, spec, st):
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            if spec.mode is not None:
-                os.fchmod(fd, spec.mode)
+            # Explicit: os.open's mode passes through the umask (077 would make a 0644 file 0600).
+            os.fchmod(fd, mode)
             uid = spec.owner if spec.owner is not None else (st.st_uid if keep_meta else -1)
             gid = spec.group if spec.group is not None else (st.st_gid if keep_meta else -1)
             if uid != -1 or gid != -1:
@@ -896,6 +926,11 @@ def _set_meta(path, spec):
                  follow_symlinks=False)
     if spec.mode is not None:
         os.chmod(path, spec.mode)
+
+
+def _mkdir(path, mode=0o755):
+    os.mkdir(path, mode)
+    os.chmod(path, mode)    # whatever the umask
 
 
 def _remove_path(path, st):
@@ -927,7 +962,7 @@ def apply_plan(plan):
                 _remove_path(d, fixes[d].st)
                 done['updated'].append(d)
             try:
-                os.mkdir(d, 0o755)
+                _mkdir(d)
             except OSError as e:
                 if e.errno != errno.EEXIST or not os.path.isdir(d):
                     raise
@@ -959,7 +994,7 @@ def apply_plan(plan):
         for a in plan.captures:
             for nd in a.newdirs:
                 if not os.path.isdir(nd):
-                    os.mkdir(nd, 0o755)
+                    _mkdir(nd)
             _write_copy(a.target, a.data, CopySpec(a.target, mode=a.mode), None)
             touched.add(os.path.dirname(a.target))
             done['captured'].append(a.live)
@@ -976,15 +1011,24 @@ def apply_plan(plan):
 
 
 def run(opts, check_mode=False, diff=False):
-    """Plan, apply unless ``check_mode``, and build the module result."""
-    plan = build_plan(opts)
-    backups = {}
-    if not check_mode and plan.changed:
-        backups = apply_plan(plan)['backups']
-    elif check_mode:
+    """Plan, apply unless ``check_mode``, and build the module result.
+
+    A run that may write holds an flock on dest (through a read-only descriptor: nothing is
+    written for it) from planning to the end, so two runs never plan on the same state or
+    remove each other's temporary files; check mode only reads and takes no lock."""
+    if check_mode:
+        plan = build_plan(opts)
         planned = ([a.dest for a in plan.links if a.mode == 'backup'] + [a.dest for a in plan.copies if a.backup]
                    + [f.path for f in plan.dir_fixes if f.mode == 'backup'])
-        backups = dict((d, _backup_path(opts, d)) for d in planned)
+        backups = dict((d, _unique(_backup_path(opts, d))) for d in planned)
+        return _result(opts, plan, backups, diff)
+    with RunLock(opts.dest, opts.lock_timeout, directory=True, error=EtcSymlinksError):
+        plan = build_plan(opts)
+        backups = apply_plan(plan)['backups'] if plan.changed else {}
+    return _result(opts, plan, backups, diff)
+
+
+def _result(opts, plan, backups, diff):
     copied = sorted(a.dest for a in plan.copies)
     copied_set = set(copied)
     created = sorted(p for p in plan.created if p not in copied_set)

@@ -28,7 +28,18 @@ description:
   - Git sources are fetched into one bare mirror per service (C(.mirror.git)); a release is
     written from the mirror with C(git read-tree -u) and a private index into a clean tree
     without C(.git).
-  - Runs for the same service are serialised with a lock file (C(.lock)).
+  - Runs for the same service are serialised with a lock file (C(.lock)). Everything a killed run
+    leaves beside a release (C(.partial) trees, the private index and git's C(.index.lock) for it,
+    temporary links, stamps, lock files in the mirror) is removed by the next run under that lock.
+  - Only directories that look like releases are releases, that is full commit ids, content hashes
+    (16 hex digits), names recorded in the history, or a named release whose run was killed before
+    its history line. Anything else under C(<root>/deploys/<service>) (say C(shared/)) is reported
+    in RV(foreign) and a warning, and is never adopted, pruned or removed.
+  - Modes do not depend on the umask of the caller (directories C(0755), checked-out files C(0644)
+    or C(0755)).
+requirements:
+  - python >= 3.7
+  - git, for O(repo)
 author:
   - commons.infra maintainers (@commons-infra)
 options:
@@ -66,6 +77,8 @@ options:
     description:
       - Branch, tag or commit id (full or abbreviated) in O(repo). Resolved to a full commit id,
         with C(git ls-remote) where possible, so check mode resolves it too.
+      - A full commit id that is already a release, or already in the mirror, is used without
+        contacting the remote, so re-asserting a pinned release works while the remote is down.
       - Defaults to V(HEAD) of O(repo). Only valid with O(repo).
     type: str
   src_dir:
@@ -76,7 +89,12 @@ options:
   src_archive:
     description:
       - Tar (optionally gzip, bzip2 or xz compressed) or zip archive on the target, extracted as
-        the release. Members that would escape the release directory are refused.
+        the release, the same way on every Python version.
+      - Members that would escape the release directory (absolute or C(..) paths, a member below a
+        symlink of the archive, a symlink pointing out of the release, a hard link to anything but an
+        earlier file, devices and fifos) are refused before anything is written. Setuid, setgid and
+        sticky bits and the owners recorded in the archive are not kept; use O(owner) and O(group).
+      - A corrupt or truncated archive fails the task naming it.
       - The release is named O(release) or else after the SHA-256 of the archive (16 hex digits).
     type: path
   release:
@@ -149,7 +167,9 @@ notes:
     you do, or a run was killed between a change and its history line, the next run records what
     it finds with C(reconciled=true) entries. Releases already on disk without any history (for
     example made by an earlier script) are adopted that way in name order, as older than anything
-    deployed afterwards.
+    deployed afterwards, if they are named by a full commit id or a content hash.
+  - A history line that is not a deploy history entry (for example a list where a release name
+    belongs) fails the task naming the file and the line.
   - Rolling back to a release does not re-fetch anything; releases are immutable once complete.
 seealso:
   - module: community.general.deploy_helper
@@ -292,6 +312,12 @@ unfinished:
   returned: always
   type: list
   elements: dict
+foreign:
+  description: Entries under C(<root>/deploys/<service>) that are not releases made by this module; left alone.
+  returned: always
+  type: list
+  elements: str
+  sample: [/opt/openlibrary/deploys/olsystem/shared]
 cleaned:
   description: Leftover paths removed (or, in check mode, that would be removed).
   returned: always
@@ -308,9 +334,12 @@ removed:
   type: str
 '''
 
+import traceback
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.commons.infra.plugins.module_utils.deploy_history import DeployHistoryError, run
+from ansible_collections.commons.infra.plugins.module_utils.fs_rules import describe_error
 
 
 def main():
@@ -343,8 +372,9 @@ def main():
         result = run(params, check_mode=module.check_mode, git_executable=git)
     except DeployHistoryError as e:
         module.fail_json(msg=e.msg, **e.details)
-    except (OSError, IOError) as e:
-        module.fail_json(msg='deploy_history failed: %s' % e)
+    except Exception as e:  # pylint: disable=broad-except
+        # Last resort: a clean failure naming the path, the traceback kept for -vvv.
+        module.fail_json(msg='deploy_history failed: %s' % describe_error(e), exception=traceback.format_exc())
     for warning in result.pop('warnings', []):
         module.warn(warning)
     if not module._diff:

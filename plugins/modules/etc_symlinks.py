@@ -24,8 +24,16 @@ description:
   - Paths listed in O(copy) are copied instead of linked, for places where symlinks do not work, such as
     the Proxmox C(/etc/pve) FUSE view. With O(state=capture) the live copies are written back into the
     checkout so they can be committed.
-  - Temporary links left by an interrupted run are removed on the next run.
-  - Directories are never removed or replaced by this module.
+  - Temporary links left by an interrupted run are removed on the next run. Runs on the same O(dest) are
+    serialised with an C(flock) on the O(dest) directory itself (nothing is written for it).
+  - Directories are never removed or replaced by this module, nor are symlinks to directories (such as the
+    C(qemu-server), C(lxc) and C(local) links pmxcfs keeps in C(/etc/pve)). Copies are written through a
+    symlinked directory that resolves inside O(dest); links through one, or copies through one that leads
+    out of O(dest), fail the task. Only an older whole-directory link into the sources themselves is treated
+    as an entry in the way (see O(conflict)).
+  - Modes are set explicitly (copies C(0644) unless given or kept, new directories C(0755)), whatever the umask.
+requirements:
+  - python >= 3.7
 author:
   - commons.infra maintainers (@commons-infra)
 options:
@@ -68,9 +76,11 @@ options:
   conflict_overrides:
     description:
       - Per-path conflict modes, overriding O(conflict).
-      - Keys are paths relative to O(dest) (or absolute paths under it) and may be shell globs; a key that
-        names a directory covers everything below it. The most specific key wins, so one matching the path
-        itself over one matching a parent directory, then an exact key over a glob, then the longer key.
+      - Keys are paths relative to O(dest) (or absolute paths under it) and may be shell globs (C(*), C(?) and
+        C([...]) never match C(/); a C(**) component matches any number of directories); a key that names a
+        directory covers everything below it. The most specific key wins, so one matching the path itself over
+        one matching a parent directory, then an exact key over a glob, then the longer key. O(copy) entries
+        follow the same rule.
       - Values are V(backup), V(error) or V(replace).
     type: dict
     default: {}
@@ -90,10 +100,14 @@ options:
     default: true
   copy:
     description:
-      - Paths relative to the sources that are copied instead of linked. Shell globs are allowed, and a
-        directory covers everything below it. The first matching entry wins.
+      - Paths relative to the sources that are copied instead of linked. Shell globs are allowed as in
+        O(conflict_overrides) (C(*) does not cross C(/), C(**) recurses), and a directory covers everything
+        below it. When several entries match, the most specific one wins, as for O(conflict_overrides).
       - Each entry is a path string or a dictionary with V(path) and optional V(owner), V(group) (names or
-        numeric ids) and V(mode) (octal string such as V("0640")).
+        numeric ids), V(mode) (octal string such as V("0640")) and V(private).
+      - V(private=true) lets O(state=capture) capture live files that are not world-readable (all of
+        C(/etc/pve) is C(0640)); without it they are skipped with a warning. Captured files keep their live
+        mode in the checkout. Nothing under C(priv/) of a C(pve) tree is ever captured, whatever the entry.
       - Owner, group and mode are applied when given; when omitted an updated copy keeps those of the file
         it replaces (best effort, C(/etc/pve) ignores them). Leave them out for C(/etc/pve).
       - A copy whose content differs from its source is overwritten; the old content is kept in
@@ -107,8 +121,10 @@ options:
         C(re.MULTILINE)). A file to link or copy, or a live file to capture, that matches any of them is
         refused and the task fails naming the file.
       - Every source file is scanned on every run, so a secret committed later is still refused.
-      - The default catches PEM, OpenSSH and PGP private keys, PuTTY keys, AWS access key ids and secret
-        keys, GitHub and Slack tokens; it does not match ordinary C(password =) lines. Set your own list
+      - The default catches PEM, OpenSSH and PGP private keys, DER (PKCS#1, PKCS#8) and PKCS#12 keys, PuTTY
+        keys, WireGuard C(PrivateKey) lines, ceph keyring keys, crypt hashes as in C(shadow) and htpasswd
+        (md5, sha256, sha512, bcrypt, yescrypt, apr1, C({SHA})), AWS access key ids and secret keys, GitHub
+        (classic and fine-grained), GitLab and Slack tokens; it does not match ordinary C(password =) lines. Set your own list
         to replace it (for instance the defaults plus a C(password) pattern), or V([]) to disable scanning.
     type: list
     elements: str
@@ -120,6 +136,11 @@ options:
         V(README*). V(.git) is always excluded.
     type: list
     elements: str
+  lock_timeout:
+    description:
+      - Seconds to wait for another run on the same O(dest) to finish.
+    type: int
+    default: 300
 attributes:
   check_mode:
     support: full
@@ -165,7 +186,7 @@ EXAMPLES = r'''
     sources: [/opt/olsystem/etc]
     conflict: error
 
-- name: Proxmox host, /etc/pve cannot hold symlinks, so copy it
+- name: Proxmox host, /etc/pve cannot hold symlinks, so copy it (through pmxcfs's qemu-server link too)
   commons.infra.etc_symlinks:
     sources: [/opt/openfoodfacts-infrastructure/confs/proxmox]
     copy:
@@ -175,11 +196,16 @@ EXAMPLES = r'''
         group: root
         mode: "0644"
 
+# Every file of /etc/pve is 0640, hence private: true; priv/ is never captured.
 - name: Capture the live /etc/pve files into the checkout before committing them
   commons.infra.etc_symlinks:
     sources: [/opt/openfoodfacts-infrastructure/confs/proxmox]
     state: capture
-    copy: [pve/storage.cfg, "pve/qemu-server/*.conf"]
+    copy:
+      - path: pve/storage.cfg
+        private: true
+      - path: "pve/qemu-server/*.conf"
+        private: true
 '''
 
 RETURN = r'''
@@ -261,6 +287,8 @@ errors:
   elements: str
 '''
 
+import traceback
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.commons.infra.plugins.module_utils.etc_symlinks import (
@@ -271,6 +299,7 @@ from ansible_collections.commons.infra.plugins.module_utils.etc_symlinks import 
     STATES,
     run,
 )
+from ansible_collections.commons.infra.plugins.module_utils.fs_rules import describe_error
 
 
 def main():
@@ -286,6 +315,7 @@ def main():
             copy=dict(type='list', elements='raw', default=[]),
             secret_patterns=dict(type='list', elements='str', no_log=False),
             exclude=dict(type='list', elements='str'),
+            lock_timeout=dict(type='int', default=300),
         ),
         supports_check_mode=True,
     )
@@ -294,12 +324,15 @@ def main():
         opts = Options(sources=p['sources'], dest=p['dest'], state=p['state'], conflict=p['conflict'],
                        conflict_overrides=p['conflict_overrides'], backup_dir=p['backup_dir'],
                        prune=p['prune'], copy=p['copy'], secret_patterns=p['secret_patterns'],
-                       exclude=p['exclude'])
+                       exclude=p['exclude'], lock_timeout=p['lock_timeout'])
         result = run(opts, check_mode=module.check_mode, diff=module._diff)
     except EtcSymlinksError as e:
         module.fail_json(msg=str(e), errors=e.errors)
     except ApplyError as e:
         module.fail_json(msg=str(e), changed=True, **e.result)
+    except Exception as e:  # pylint: disable=broad-except
+        # Last resort: a clean failure naming the path, the traceback kept for -vvv.
+        module.fail_json(msg='etc_symlinks failed: %s' % describe_error(e), exception=traceback.format_exc())
     for warning in result.pop('warnings'):
         module.warn(warning)
     module.exit_json(**result)

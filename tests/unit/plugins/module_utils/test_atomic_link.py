@@ -4,7 +4,7 @@ import os
 import pytest
 
 from ansible_collections.commons.infra.plugins.module_utils.atomic_link import (
-    read_link, remove_stale_temps, replace_symlink, temp_name, temp_name_pattern)
+    read_link, replace_symlink, temp_name, temp_name_pattern)
 
 
 def test_replace_creates_then_switches_then_is_a_no_op(tmp_path):
@@ -36,17 +36,3 @@ def test_temp_pattern_matches_only_its_own_link(tmp_path):
     pattern = temp_name_pattern(str(tmp_path / 'openlibrary'))
     assert pattern.match(os.path.basename(mine))
     assert not pattern.match(os.path.basename(other))
-
-
-def test_remove_stale_temps_scoped_to_one_link(tmp_path):
-    mine = temp_name(str(tmp_path / 'openlibrary'))
-    other = temp_name(str(tmp_path / 'olsystem'))
-    copy_leftover = temp_name(str(tmp_path / 'pve.conf'))
-    os.symlink('x', mine)
-    os.symlink('y', other)
-    (tmp_path / os.path.basename(copy_leftover)).write_text('partial copy')
-    (tmp_path / 'openlibrary').symlink_to('releases/a')
-    assert remove_stale_temps(str(tmp_path), for_path=str(tmp_path / 'openlibrary')) == [mine]
-    assert os.path.islink(other)
-    assert sorted(remove_stale_temps(str(tmp_path))) == sorted([other, copy_leftover])
-    assert os.listdir(str(tmp_path)) == ['openlibrary']

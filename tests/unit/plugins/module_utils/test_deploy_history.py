@@ -636,7 +636,7 @@ def test_unreachable_repo_on_first_deploy_creates_nothing(root, tmp_path):
     ({'state': 'rollback', 'repo': '/r'}, 'takes no source'),
     ({'state': 'active', 'release': 'nosuchrelease'}, 'does not exist'),
     ({'state': 'rollback', 'release': 'nosuchrelease'}, 'no such release'),
-    ({'owner': 'no-such-user-xyz', 'state': 'query'}, 'owner .* does not exist'),
+    ({'owner': 'no-such-user-xyz', 'state': 'query'}, 'unknown user .* does not exist on the host'),
 ])
 def test_bad_parameters(root, deployed, kw, message):
     p = dict(kw)

@@ -446,7 +446,8 @@ def test_capture_writes_live_files_into_the_highest_layer_holding_them(t):
     assert read(t.c('pve/storage.cfg')) == 'common edited live\n'
     assert read(t.h('pve/user.cfg')) == 'host users edited\n'
     assert read(t.c('pve/user.cfg')) == 'users\n'
-    assert stat.S_IMODE(os.stat(t.h('pve/user.cfg')).st_mode) == 0o640  # the checkout file keeps its mode
+    # The checkout file takes the live mode (issue 8): a host's private file stays private there.
+    assert stat.S_IMODE(os.stat(t.h('pve/user.cfg')).st_mode) == stat.S_IMODE(os.stat(t.d('pve/user.cfg')).st_mode)
     assert read(t.h('pve/qemu-server/101.conf')) == 'new vm\n'
     assert not os.path.exists(t.c('pve/notes.txt')) and not os.path.exists(t.h('pve/notes.txt'))
     # Captured, so linking again changes nothing, and capturing again neither.
@@ -472,12 +473,12 @@ def test_capture_refuses_secrets_and_changes_nothing(t):
     write(t.c('pve/other.cfg'), 'old\n')
     t.run(copy=['pve'])
     write(t.d('pve/other.cfg'), 'changed, would be captured\n')
-    write(t.d('pve/priv/authkey.key'), FAKE_KEY)
+    write(t.d('pve/ssl/authkey.key'), FAKE_KEY)
     before = t.snap()
     with pytest.raises(es.EtcSymlinksError) as e:
         t.run(copy=['pve'], state='capture')
     assert e.value.errors == ['refusing to capture %s into %s: its content matches the secret pattern %r'
-                              % (t.d('pve/priv/authkey.key'), t.h('pve/priv/authkey.key'),
+                              % (t.d('pve/ssl/authkey.key'), t.h('pve/ssl/authkey.key'),
                                  es.DEFAULT_SECRET_PATTERNS[0])]
     assert t.snap() == before
 
