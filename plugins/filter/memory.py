@@ -11,15 +11,17 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 
 
-def _as_int(value, name):
+def whole_number(value, name, unit=' of MiB'):
+    """value as an int, or a failure naming the variable (booleans and fractions too)."""
+    message = '%s must be a whole number' + unit + ', got %r'
     if isinstance(value, bool):
-        raise AnsibleFilterError('%s must be a whole number of MiB, got %r' % (name, value))
+        raise AnsibleFilterError(message % (name, value))
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise AnsibleFilterError('%s must be a whole number of MiB, got %r' % (name, to_native(value)))
+        raise AnsibleFilterError(message % (name, to_native(value)))
     if number != float(value):
-        raise AnsibleFilterError('%s must be a whole number of MiB, got %r' % (name, value))
+        raise AnsibleFilterError(message % (name, value))
     return number
 
 
@@ -27,13 +29,13 @@ def usable_memory_mb(memory):
     """The smaller of RAM and the cgroup limit, from memory_info's dict or a number."""
     if isinstance(memory, dict):
         if 'usable_mb' in memory:
-            return _as_int(memory['usable_mb'], 'usable_mb')
+            return whole_number(memory['usable_mb'], 'usable_mb')
         if 'total_mb' not in memory:
             raise AnsibleFilterError('memory must hold total_mb (and optionally cgroup_limit_mb), got keys %s' % sorted(memory))
-        total = _as_int(memory['total_mb'], 'total_mb')
+        total = whole_number(memory['total_mb'], 'total_mb')
         limit = memory.get('cgroup_limit_mb')
-        return total if limit is None else min(total, _as_int(limit, 'cgroup_limit_mb'))
-    return _as_int(memory, 'memory')
+        return total if limit is None else min(total, whole_number(limit, 'cgroup_limit_mb'))
+    return whole_number(memory, 'memory')
 
 
 def memcached_memory_mb(memory, reserve_mb=300, floor_mb=64, override_mb=None, step_mb=1):
@@ -46,16 +48,16 @@ def memcached_memory_mb(memory, reserve_mb=300, floor_mb=64, override_mb=None, s
     which would restart memcached and empty its cache.
     """
     if override_mb is not None:
-        override = _as_int(override_mb, 'override_mb')
+        override = whole_number(override_mb, 'override_mb')
         if override < 1:
             raise AnsibleFilterError('override_mb must be at least 1, got %d' % override)
         return override
     usable = usable_memory_mb(memory)
-    reserve = _as_int(reserve_mb, 'reserve_mb')
-    floor = _as_int(floor_mb, 'floor_mb')
+    reserve = whole_number(reserve_mb, 'reserve_mb')
+    floor = whole_number(floor_mb, 'floor_mb')
     if reserve < 0 or floor < 1:
         raise AnsibleFilterError('reserve_mb must be >= 0 and floor_mb >= 1, got %d and %d' % (reserve, floor))
-    step = _as_int(step_mb, 'step_mb')
+    step = whole_number(step_mb, 'step_mb')
     if step < 1:
         raise AnsibleFilterError('step_mb must be at least 1, got %d' % step)
     if reserve >= usable:

@@ -17,6 +17,7 @@ import re
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.six import string_types
+from ansible_collections.commons.infra.plugins.filter.memory import whole_number
 
 try:
     import netaddr
@@ -28,15 +29,7 @@ ROLES = ('primary', 'standby')
 
 
 def _whole(value, name):
-    if isinstance(value, bool):
-        raise AnsibleFilterError('%s must be a whole number, got %r' % (name, value))
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise AnsibleFilterError('%s must be a whole number, got %r' % (name, to_native(value)))
-    if number != float(value):
-        raise AnsibleFilterError('%s must be a whole number, got %r' % (name, value))
-    return number
+    return whole_number(value, name, unit='')
 
 
 def _usable_mb(memory):
