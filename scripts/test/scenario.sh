@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 name=${1:?usage: scenario.sh NAME [MOLECULE_COMMAND]}
 command=${2:-test}
 export COMMONS_INFRA_LAB_KEY=${COMMONS_INFRA_LAB_KEY:-$PWD/.cache/lab/admin_ed25519.pub}
-export ANSIBLE_COLLECTIONS_PATH=$PWD/.cache/pypath ANSIBLE_ROLES_PATH=$PWD/roles
+export PATH=$PWD/.venv/bin:$PATH ANSIBLE_COLLECTIONS_PATH=$PWD/.cache/pypath ANSIBLE_ROLES_PATH=$PWD/roles
 lock_dir=/run/lock/commons-infra
 mkdir -p "$lock_dir"
 exec 9>"$lock_dir/scenario-$name.lock"
