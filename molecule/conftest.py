@@ -7,6 +7,7 @@ both so a test can reach any lab host or re-run a playbook against it.
 import json
 import os
 import subprocess
+import time
 
 import pytest
 import testinfra
@@ -51,6 +52,14 @@ def udp_answers(from_host, address, port, payload_hex, timeout=2):
         'try:\n s.recvfrom(65536)\nexcept OSError:\n sys.exit(1)\n'
     ) % timeout
     return from_host.run('python3 -c %s %s %s %s', probe, address, str(port), payload_hex).rc == 0
+
+
+def wait_for_listener(host, port, timeout=30):
+    """Wait until something on host listens on TCP port (a started unit may not listen yet)."""
+    deadline = time.monotonic() + timeout
+    while not tcp_listeners(host, port):
+        assert time.monotonic() < deadline, 'nothing listens on %s after %d s' % (port, timeout)
+        time.sleep(0.2)
 
 
 def tcp_listeners(host, port):

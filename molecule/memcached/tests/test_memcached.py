@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from conftest import (assert_refused, host_address, recap_counts, run_playbook, tcp_connect,
-                      tcp_listeners, udp_answers, udp_listeners)
+                      tcp_listeners, udp_answers, udp_listeners, wait_for_listener)
 
 testinfra_hosts = ['mc-server']
 
@@ -95,6 +95,7 @@ def test_service_enabled_and_survives_restart(host):
     assert host.service('memcached').is_enabled
     host.check_output('systemctl restart memcached')
     assert host.service('memcached').is_running
+    wait_for_listener(host, 11211)
     assert int(memcached_stats(host)['maxbytes']) == CACHE_MB * MIB
 
 
