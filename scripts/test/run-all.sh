@@ -72,11 +72,14 @@ fi
 
 # Longest first (the last run's times, else a rough guess), so that the longest
 # step does not start last and stretch the run.
-if [ -f "$logs/timings.prev.tsv" ]; then
+# A fresh clone has no run of its own yet: it orders by the reference times committed
+# with the suite (scripts/test/timings.reference.tsv, a full run's timings.tsv).
+for times in scripts/test/timings.reference.tsv "$logs/timings.prev.tsv"; do
+  [ -f "$times" ] || continue
   while IFS=$'\t' read -r name _ _ seconds _; do
     [ "$name" = step ] || previous[$name]=$seconds
-  done <"$logs/timings.prev.tsv"
-fi
+  done <"$times"
+done
 for name in "${steps[@]}"; do
   case $name in
     lab) guess=1000000 ;;  # always first: everything with containers waits for it
@@ -204,7 +207,7 @@ sum=0 critical=0 critical_name=
 } >"$logs/timings.tsv"
 
 echo
-echo "timings (.cache/test-logs/timings.tsv; 'previous' is the last run's):"
+echo "timings (.cache/test-logs/timings.tsv; 'previous' is the last run's, else scripts/test/timings.reference.tsv):"
 { head -n 1 "$logs/timings.tsv"; tail -n +2 "$logs/timings.tsv" | sort -t$'\t' -k4,4nr; } |
   awk -F'\t' '{printf "  %-28s %-7s %6s %8s %9s   %s\n", $1, $2, $3, $4, $5, $6}'
 need=${needs[$critical_name]:-}
