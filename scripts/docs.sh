@@ -9,7 +9,7 @@
 set -euo pipefail
 source "$(dirname "$0")/release-tools.sh"
 cd "$root"
-build=.cache/docs-build
+build=${DOCS_BUILD:-.cache/docs-build}
 site=${DOCS_OUTPUT:-dist/docs}
 rm -rf "$build" "$site"
 mkdir -p "$build/rst"

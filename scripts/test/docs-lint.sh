@@ -20,7 +20,7 @@ echo "== antsibull-changelog lint"
 antsibull-changelog lint
 
 echo "== make docs"
-DOCS_OUTPUT=$work/docs scripts/docs.sh
+DOCS_OUTPUT=$work/docs DOCS_BUILD=$work/docs-build scripts/docs.sh
 
 echo "== make release (in a copy of the checkout)"
 copy=$(COLLECTION_COPY_ROOT=$work/copy scripts/test/collection-copy.sh)
