@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The docs and release step of `make test`:
 #  1. antsibull-docs lint-collection-docs --plugin-docs and antsibull-changelog lint;
+#     docs/ansible.cfg.example is valid for the pinned ansible-core;
 #  2. `make docs` (scripts/docs.sh): every page builds, 0 Sphinx warnings;
 #  3. `make release` (scripts/release.sh) in a copy of the checkout (a release consumes
 #     the changelog fragments), which also checks the tarball's file list and runs
@@ -18,6 +19,16 @@ echo "== antsibull-docs lint-collection-docs --plugin-docs"
 antsibull-docs lint-collection-docs --plugin-docs .cache/pypath/ansible_collections/commons/infra
 echo "== antsibull-changelog lint"
 antsibull-changelog lint
+
+echo "== docs/ansible.cfg.example"
+# Every key is one ansible-core knows, and each of its settings takes effect.
+cp docs/ansible.cfg.example "$work/ansible.cfg"
+ANSIBLE_CONFIG=$work/ansible.cfg ansible-config validate
+settings=$(ANSIBLE_CONFIG=$work/ansible.cfg ansible-config dump --only-changed -t base | grep -F "($work/ansible.cfg)" || true)
+echo "$settings"
+for setting in DEFAULT_GATHERING CACHE_PLUGIN CACHE_PLUGIN_CONNECTION CACHE_PLUGIN_TIMEOUT ANSIBLE_PIPELINING; do
+  grep -q "^$setting(" <<<"$settings" || { echo "docs/ansible.cfg.example does not set $setting" >&2; exit 1; }
+done
 
 echo "== make docs"
 DOCS_OUTPUT=$work/docs DOCS_BUILD=$work/docs-build scripts/docs.sh
@@ -65,4 +76,4 @@ fi
 for kind in module filter role; do
   printf 'ansible-doc -t %s -l commons.infra: %d listed, every one the checkout has\n' "$kind" "$(grep -c "^$kind " <<<"$listed")"
 done
-echo "docs-lint: 4 passed, 0 failed"
+echo "docs-lint: 5 passed, 0 failed"
