@@ -21,8 +21,11 @@ rm -f dist/commons-infra-*.tar.gz
 ansible-galaxy collection build --output-path dist >/dev/null
 tarball=dist/commons-infra-$collection_version.tar.gz
 files=$(tar -tzf "$tarball")
-# Test trees, lab and CI files, caches, virtualenvs, molecule's and ansible-test's state.
-leaks=$(grep -E '(^|/)(tests|molecule|\.molecule|\.cache|\.venv|\.git|\.github|\.ci|\.config|\.ansible|\.pytest_cache|__pycache__|dist|bench|scripts|inventory/lab)(/|$)|\.(pyc|tar\.gz|retry)$|^\.[^/]+$' <<<"$files" || true)
+# Test trees, lab and CI files, caches, virtualenvs, molecule's and ansible-test's state,
+# dotfiles at the top.
+dev_dirs='tests|molecule|\.molecule|\.cache|\.venv|\.git|\.github|\.ci|\.config|\.ansible|\.pytest_cache|__pycache__'
+dev_dirs+='|dist|bench|scripts|inventory/lab'
+leaks=$(grep -E "(^|/)($dev_dirs)(/|\$)|\.(pyc|tar\.gz|retry)\$|^\.[^/]+\$" <<<"$files" || true)
 if [ -n "$leaks" ]; then
   echo "$tarball holds files that are for development only (add them to galaxy.yml's build_ignore):" >&2
   echo "$leaks" >&2
