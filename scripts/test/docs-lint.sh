@@ -8,7 +8,9 @@
 #     `ansible-builder create`;
 #  4. the tarball installed with `ansible-galaxy collection install` into an empty path
 #     (dependencies from the `ansible` package, offline), where `ansible-doc -l` must
-#     list every module, filter and role the checkout has.
+#     list every module, filter and role the checkout has;
+#  5. ansible-builder's introspection of that installed copy finds the controller's
+#     Python and system packages (meta/execution-environment.yml).
 set -euo pipefail
 source "$(dirname "$0")/../release-tools.sh"
 cd "$root"
@@ -76,4 +78,12 @@ fi
 for kind in module filter role; do
   printf 'ansible-doc -t %s -l commons.infra: %d listed, every one the checkout has\n' "$kind" "$(grep -c "^$kind " <<<"$listed")"
 done
-echo "docs-lint: 5 passed, 0 failed"
+echo "== what ansible-builder reads from the installed collection (meta/execution-environment.yml)"
+introspect=$(python -c 'import ansible_builder, os; print(os.path.dirname(ansible_builder.__file__))')/_target_scripts/introspect.py
+ee_needs=$(python "$introspect" introspect "$installed")
+echo "$ee_needs"
+for need in jmespath netaddr psycopg2-binary git openssh-client; do
+  grep -qE "^- '$need[ >=\[].*# from collection commons\.infra'" <<<"$ee_needs" ||
+    { echo "ansible-builder would not install $need for commons.infra" >&2; exit 1; }
+done
+echo "docs-lint: 6 passed, 0 failed"
