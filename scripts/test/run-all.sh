@@ -33,6 +33,7 @@ if [ "${1:-}" = --step ]; then
     sanity) exec scripts/test/sanity.sh ;;
     units) exec .venv/bin/pytest tests/unit -q -p no:cacheprovider ;;
     importer) exec scripts/test/importer.sh ;;
+    docs-lint) exec scripts/test/docs-lint.sh ;;
     molecule-*) exec scripts/test/scenario.sh "${2#molecule-}" test ;;
     *) echo "unknown step $2" >&2; exit 2 ;;
   esac
@@ -54,7 +55,7 @@ LAB_HOSTS=${LAB_HOSTS:-$((mem_gib / 3 > 2 ? mem_gib / 3 : 2))}
 
 # The steps: the lab first (scenarios need it), static checks, then every scenario.
 declare -A needs hosts estimate previous
-steps=(lab lint sanity units importer)
+steps=(lab lint sanity units importer docs-lint)
 for scenario_file in molecule/*/molecule.yml; do
   scenario=$(basename "$(dirname "$scenario_file")")
   if [ -n "${SCENARIOS:-}" ] && [[ " $SCENARIOS " != *" $scenario "* ]]; then
