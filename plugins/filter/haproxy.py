@@ -168,14 +168,7 @@ def _servers(where, backend, groups, hostvars, errors):
     if not isinstance(explicit, list) or not explicit:
         errors.append('%s.servers must be a non-empty list of {name, address, port}, got %r' % (where, explicit))
         return []
-    for index, server in enumerate(explicit):
-        swhere = '%s.servers[%d]' % (where, index)
-        if not isinstance(server, dict):
-            errors.append('%s must be a dict {name, address, port}, got %r' % (swhere, server))
-            continue
-        unknown = sorted(set(server) - SERVER_KEYS)
-        if unknown:
-            errors.append('%s has unknown keys: %s' % (swhere, ', '.join(unknown)))
+    for swhere, server in dict_items('%s.servers' % where, explicit, SERVER_KEYS, errors):
         name = server.get('name')
         if not isinstance(name, string_types) or not re.match(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$', name):
             errors.append('%s.name must be a server name of letters, digits, _ . -, got %r' % (swhere, name))
@@ -193,8 +186,7 @@ def _servers(where, backend, groups, hostvars, errors):
             errors.append('%s.weight must be a whole number 0-256, got %r' % (swhere, weight))
         servers.append({'name': name, 'address': server['address'], 'port': server_port, 'weight': weight,
                         'backup': bool(server.get('backup', False))})
-    names = [s['name'] for s in servers]
-    for name in sorted(set(n for n in names if names.count(n) > 1)):
+    for name in repeated([s['name'] for s in servers]):
         errors.append('%s: server name %r appears twice' % (where, name))
     return servers
 
@@ -238,28 +230,43 @@ def _backend(where, item, groups, hostvars, errors, listen=False):
     return result
 
 
-def _named(variable, items, keys, errors):
-    """(where, item) for every well-formed entry; problems of shape go to errors."""
-    if items is None:
+def dict_items(variable, items, keys, errors, named=False):
+    """(where, item) for every dict of the list (named: whose name matches [a-z0-9_-]+); problems go to errors."""
+    if items is None and named:
         return []
     if not isinstance(items, list):
         errors.append('%s must be a list, got %r' % (variable, items))
         return []
-    named = []
+    result = []
     for index, item in enumerate(items):
+        where = '%s[%d]' % (variable, index)
         if not isinstance(item, dict):
-            errors.append('%s[%d] must be a dict, got %r' % (variable, index, item))
+            errors.append('%s must be a dict, got %r' % (where, item))
             continue
-        where = '%s[%d] (%s)' % (variable, index, item.get('name'))
-        name = item.get('name')
-        if not isinstance(name, string_types) or not NAME_RE.match(name):
-            errors.append('%s.name must match [a-z0-9_-]+, got %r' % (where, name))
-            continue
+        if named:
+            where = '%s (%s)' % (where, item.get('name'))
+            if not isinstance(item.get('name'), string_types) or not NAME_RE.match(item['name']):
+                errors.append('%s.name must match [a-z0-9_-]+, got %r' % (where, item.get('name')))
+                continue
         unknown = sorted(set(item) - keys)
         if unknown:
             errors.append('%s has unknown keys: %s (known: %s)' % (where, ', '.join(unknown), ', '.join(sorted(keys))))
-        named.append((where, item))
-    return named
+        result.append((where, item))
+    return result
+
+
+def named_items(variable, items, keys, errors):
+    return dict_items(variable, items, keys, errors, named=True)
+
+
+def repeated(values):
+    """The values that appear more than once, sorted."""
+    return sorted(set(v for v in values if values.count(v) > 1))
+
+
+def claimed_twice(claims):
+    """[(key, owners)] of a {key: [owner, ...]} map, for keys with more than one owner."""
+    return [(key, owners) for key, owners in sorted(claims.items()) if len(owners) > 1]
 
 
 def haproxy_plan(frontends, backends, groups, hostvars, listens=None):
@@ -268,12 +275,12 @@ def haproxy_plan(frontends, backends, groups, hostvars, listens=None):
         raise AnsibleFilterError('haproxy_plan: groups must be the inventory groups, got %r' % (groups,))
     errors = []
     plan = {'frontends': [], 'backends': [], 'listens': [], 'errors': errors}
-    for where, item in _named('haproxy_backends', backends, BACKEND_KEYS - {'bind'}, errors):
+    for where, item in named_items('haproxy_backends', backends, BACKEND_KEYS - {'bind'}, errors):
         plan['backends'].append(_backend(where, item, groups, hostvars, errors))
-    for where, item in _named('haproxy_listens', listens, BACKEND_KEYS, errors):
+    for where, item in named_items('haproxy_listens', listens, BACKEND_KEYS, errors):
         plan['listens'].append(_backend(where, item, groups, hostvars, errors, listen=True))
     backend_modes = dict((b['name'], b['mode']) for b in plan['backends'])
-    for where, item in _named('haproxy_frontends', frontends, FRONTEND_KEYS, errors):
+    for where, item in named_items('haproxy_frontends', frontends, FRONTEND_KEYS, errors):
         mode = _mode(where, item, errors)
         default = item.get('default_backend')
         if default is not None and default not in backend_modes:
@@ -286,16 +293,14 @@ def haproxy_plan(frontends, backends, groups, hostvars, listens=None):
         plan['frontends'].append({'name': item['name'], 'mode': mode, 'bind': _binds(where, item.get('bind'), errors),
                                   'default_backend': default, 'maxconn': maxconn, 'options': list(item.get('options') or [])})
     for kind, variable in (('frontends', 'haproxy_frontends'), ('backends', 'haproxy_backends'), ('listens', 'haproxy_listens')):
-        names = [s['name'] for s in plan[kind]]
-        for name in sorted(set(n for n in names if names.count(n) > 1)):
+        for name in repeated([s['name'] for s in plan[kind]]):
             errors.append('%s: name %r appears twice' % (variable, name))
     binds = {}
     for section in plan['frontends'] + plan['listens']:
         for bind in section.get('bind', []):
             binds.setdefault(bind, []).append(section['name'])
-    for bind, owners in sorted(binds.items()):
-        if len(owners) > 1:
-            errors.append('bind %s is claimed by %s' % (bind, ', '.join(owners)))
+    for bind, owners in claimed_twice(binds):
+        errors.append('bind %s is claimed by %s' % (bind, ', '.join(owners)))
     return plan
 
 

@@ -11,9 +11,8 @@ import re
 
 from ansible.module_utils.six import string_types
 
-from ansible_collections.commons.infra.plugins.filter.haproxy import bind_problem
+from ansible_collections.commons.infra.plugins.filter.haproxy import bind_problem, claimed_twice, dict_items, named_items, repeated
 
-NAME_RE = re.compile(r'^[a-z0-9][a-z0-9_-]*$')
 # nginx's limit_req_zone rate: requests per second or per minute.
 RATE_RE = re.compile(r'^([1-9][0-9]*)r/(s|m)$')
 SIZE_RE = re.compile(r'^[1-9][0-9]*[kmKM]?$')
@@ -45,18 +44,7 @@ def parse_rate(rate):
 
 def _zones(zones, errors):
     result = []
-    if not isinstance(zones, list):
-        errors.append('nginx_rate_zones must be a list, got %r' % (zones,))
-        return result
-    for index, zone in enumerate(zones):
-        where = 'nginx_rate_zones[%d]' % index
-        if not isinstance(zone, dict) or not isinstance(zone.get('name'), string_types) or not NAME_RE.match(zone['name']):
-            errors.append('%s must be a dict whose name matches [a-z0-9_-]+, got %r' % (where, zone))
-            continue
-        where = '%s (%s)' % (where, zone['name'])
-        unknown = sorted(set(zone) - ZONE_KEYS)
-        if unknown:
-            errors.append('%s has unknown keys: %s' % (where, ', '.join(unknown)))
+    for where, zone in named_items('nginx_rate_zones', zones, ZONE_KEYS, errors):
         if parse_rate(zone.get('rate')) is None:
             errors.append('%s.rate must be a rate like 1r/s or 180r/m, got %r' % (where, zone.get('rate')))
         size = zone.get('size', '10m')
@@ -66,8 +54,7 @@ def _zones(zones, errors):
         if not isinstance(key, string_types) or not key.startswith('$') or any(c.isspace() or c in ';{}' for c in key):
             errors.append('%s.key must be an nginx variable like $binary_remote_addr, got %r' % (where, key))
         result.append({'name': zone['name'], 'rate': zone.get('rate'), 'size': str(size), 'key': key})
-    names = [z['name'] for z in result]
-    for name in sorted(set(n for n in names if names.count(n) > 1)):
+    for name in repeated([z['name'] for z in result]):
         errors.append('nginx_rate_zones: name %r appears twice' % name)
     return result
 
@@ -76,17 +63,7 @@ def _locations(where, locations, zones, has_upstream, errors):
     result = []
     if locations is None:
         locations = [{'path': '/', 'proxy': True}] if has_upstream else []
-    if not isinstance(locations, list):
-        errors.append('%s.locations must be a list, got %r' % (where, locations))
-        return result
-    for index, location in enumerate(locations):
-        lwhere = '%s.locations[%d]' % (where, index)
-        if not isinstance(location, dict):
-            errors.append('%s must be a dict, got %r' % (lwhere, location))
-            continue
-        unknown = sorted(set(location) - LOCATION_KEYS)
-        if unknown:
-            errors.append('%s has unknown keys: %s' % (lwhere, ', '.join(unknown)))
+    for lwhere, location in dict_items(where + '.locations', locations, LOCATION_KEYS, errors):
         path = location.get('path')
         if not isinstance(path, string_types) or not LOCATION_RE.match(path):
             errors.append('%s.path must be a prefix like /api/ (or "= /exact"), got %r' % (lwhere, path))
@@ -117,8 +94,7 @@ def _locations(where, locations, zones, has_upstream, errors):
         result.append({'path': path, 'proxy': bool(proxy), 'root': root, 'limit': limit,
                        'auth_basic_user_file': location.get('auth_basic_user_file'),
                        'includes': list(location.get('includes') or [])})
-    paths = [loc['path'] for loc in result]
-    for path in sorted(set(p for p in paths if paths.count(p) > 1)):
+    for path in repeated([loc['path'] for loc in result]):
         errors.append('%s.locations: path %r appears twice' % (where, path))
     return result
 
@@ -129,21 +105,10 @@ def nginx_plan(sites, zones, tls_mode='selfsigned', acme_email=''):
     plan_zones = _zones(zones if zones is not None else [], errors)
     zone_names = set(z['name'] for z in plan_zones)
     plan = {'sites': [], 'zones': plan_zones, 'errors': errors}
-    if not isinstance(sites, list):
-        errors.append('nginx_sites must be a list, got %r' % (sites,))
-        return plan
     if tls_mode not in TLS_MODES:
         errors.append('nginx_tls_mode must be one of %s, got %r' % (', '.join(TLS_MODES), tls_mode))
     claims = {}
-    for index, site in enumerate(sites):
-        where = 'nginx_sites[%d]' % index
-        if not isinstance(site, dict) or not isinstance(site.get('name'), string_types) or not NAME_RE.match(site['name']):
-            errors.append('%s must be a dict whose name matches [a-z0-9_-]+, got %r' % (where, site))
-            continue
-        where = '%s (%s)' % (where, site['name'])
-        unknown = sorted(set(site) - SITE_KEYS)
-        if unknown:
-            errors.append('%s has unknown keys: %s (known: %s)' % (where, ', '.join(unknown), ', '.join(sorted(SITE_KEYS))))
+    for where, site in named_items('nginx_sites', sites, SITE_KEYS, errors):
         names = site.get('server_names')
         if not isinstance(names, list) or not names or not all(isinstance(n, string_types) and SERVER_NAME_RE.match(n) for n in names):
             errors.append('%s.server_names must list host names, got %r' % (where, names))
@@ -184,20 +149,17 @@ def nginx_plan(sites, zones, tls_mode='selfsigned', acme_email=''):
             'includes': list(site.get('includes') or []), 'client_max_body_size': site.get('client_max_body_size', '10m'),
             'default_server': bool(site.get('default_server', False)),
         })
-    for (name, port), owners in sorted(claims.items()):
-        if len(owners) > 1:
-            errors.append('nginx_sites: server name %s on port %d is claimed by %s' % (name, port, ', '.join(owners)))
-    site_names = [s['name'] for s in plan['sites']]
-    for name in sorted(set(n for n in site_names if site_names.count(n) > 1)):
+    for (name, port), owners in claimed_twice(claims):
+        errors.append('nginx_sites: server name %s on port %d is claimed by %s' % (name, port, ', '.join(owners)))
+    for name in repeated([s['name'] for s in plan['sites']]):
         errors.append('nginx_sites: name %r appears twice' % name)
     defaults = {}
     for site in plan['sites']:
         if site['default_server']:
             for port in (site['http_port'], site['https_port']) if site['tls'] else (site['http_port'],):
                 defaults.setdefault(port, []).append(site['name'])
-    for port, owners in sorted(defaults.items()):
-        if len(owners) > 1:
-            errors.append('nginx_sites: default_server on port %d claimed by %s' % (port, ', '.join(owners)))
+    for port, owners in claimed_twice(defaults):
+        errors.append('nginx_sites: default_server on port %d claimed by %s' % (port, ', '.join(owners)))
     return plan
 
 
