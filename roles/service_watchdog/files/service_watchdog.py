@@ -193,7 +193,7 @@ def report(config, decision, message, detail, state, now):
     """One journal line (stdout of a systemd service goes to the journal), then the webhook."""
     event = {
         'service': config['name'], 'decision': decision, 'message': message, 'probe': detail,
-        'time': int(now), 'host': socket.gethostname(), 'failed_restarts': state['failed_restarts'],
+        'time': round(now, 3), 'host': socket.gethostname(), 'failed_restarts': state['failed_restarts'],
         'max_restarts': config['max_restarts'],
     }
     print('decision=%s %s (probe: %s)' % (decision, message, detail), flush=True)
