@@ -91,8 +91,8 @@ def solr_errors(settings):
         url, path = settings['solr_archive_url'], settings['solr_archive_file']
         if not url and not path:
             problems.append('give solr_archive_url (the official archive) or solr_archive_file (a file on the controller)')
-        if url and not path and not re.match(r'^https://', str(url)):
-            problems.append('solr_archive_url must be an https:// URL, got %r' % (url,))
+        if url and not path and not re.match(r'^https?://', str(url)):
+            problems.append('solr_archive_url must be an http(s):// URL, got %r' % (url,))
     if has('solr_version'):
         version = settings['solr_version']
         if not isinstance(version, string_types) or not VERSION_RE.match(version):

@@ -67,7 +67,7 @@ def test_good_settings():
     ({'solr_archive_sha512': None}, 'solr_archive_sha512 is missing'),
     ({'solr_archive_sha512': 'abc'}, 'solr_archive_sha512 must be 128 hexadecimal digits'),
     ({'solr_archive_url': None}, 'give solr_archive_url (the official archive) or solr_archive_file'),
-    ({'solr_archive_url': 'http://x/solr.tgz'}, 'solr_archive_url must be an https:// URL'),
+    ({'solr_archive_url': 'ftp://x/solr.tgz'}, 'solr_archive_url must be an http(s):// URL'),
     ({'solr_version': '8.11.2'}, 'solr_version 8.11.2 is not a Solr 9 release'),
     ({'solr_version': '10.0.0'}, 'solr_version 10.0.0 is not a Solr 9 release'),
     ({'solr_version': 9.7}, 'solr_version must be a release number'),
