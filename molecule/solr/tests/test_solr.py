@@ -133,7 +133,7 @@ def test_changed_configset_reloads_the_core_without_a_restart(host):
     host.check_output('echo "# changed by the test" >> /srv/configsets/lab/conf/stopwords.txt')
     rc, out = run_playbook('converge.yml')
     assert rc == 0, out[-3000:]
-    assert 'Reload core lab, its configset changed' in out
+    assert 'Reload the core whose configset changed: lab' in out
     after = solr(host, 'admin/cores?action=STATUS&core=lab&wt=json')['status']['lab']['startTime']
     assert after != before
     assert host.check_output('systemctl show -p MainPID --value solr') == pid
