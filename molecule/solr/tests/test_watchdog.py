@@ -3,7 +3,7 @@ demo-web is frozen with SIGSTOP, demo-steady stays healthy; every decision the
 watchdog takes must reach the webhook listener on solr-hook.
 
 Lab timings (vars/watchdog.yml): probe every 1 s with a 1 s timeout, restart after
-5 s unhealthy, at most once per 15 s, give up after 2 restarts that did not help.
+5 s unhealthy, at most once per 20 s, give up after 2 restarts that did not help.
 The tests run in file order: each starts from the state the one before left.
 """
 import json
@@ -16,10 +16,11 @@ from conftest import assert_refused, lab_host
 testinfra_hosts = ['solr-host']
 
 UNHEALTHY_AFTER = 5
-BACKOFF = 15
+BACKOFF = 20
 MAX_RESTARTS = 2
-# A decision lands at most one probe (interval + timeout) after it is due.
-LATENESS = 1 + 1 + 1.5
+# A decision lands at most one probe (interval + timeout) after it is due; 3 s more for a
+# loaded machine (the lab runs several scenarios at once).
+LATENESS = 1 + 1 + 3
 
 
 def now(host):
@@ -31,9 +32,9 @@ def main_pid(host, unit):
 
 
 def freeze(host, unit='demo-web'):
+    """SIGSTOP the unit's process; returns (pid, the host's time right after the signal)."""
     pid = main_pid(host, unit)
-    host.check_output('kill -STOP %s', str(pid))
-    return pid
+    return pid, float(host.check_output('kill -STOP %s && date +%%s.%%N', str(pid)))
 
 
 def events(service, since=0.0):
@@ -61,8 +62,7 @@ def answers(host, port):
 
 def test_frozen_service_is_restarted_after_the_unhealthy_time_and_not_before(host):
     assert answers(host, 8081)
-    frozen_at = now(host)
-    frozen_pid = freeze(host)
+    frozen_pid, frozen_at = freeze(host)
     restart = wait_for_decision('demo-web', 'restart', frozen_at, UNHEALTHY_AFTER + LATENESS + 10)
     assert UNHEALTHY_AFTER <= restart['time'] - frozen_at <= UNHEALTHY_AFTER + LATENESS, restart
     recovered = wait_for_decision('demo-web', 'recovered', restart['time'], 15)
@@ -74,9 +74,8 @@ def test_frozen_service_is_restarted_after_the_unhealthy_time_and_not_before(hos
 
 def test_second_freeze_within_the_backoff_window_waits_for_the_window(host):
     first_restart = [e for e in events('demo-web') if e['decision'] == 'restart'][-1]
-    frozen_at = now(host)
+    _, frozen_at = freeze(host)
     assert frozen_at - first_restart['time'] < BACKOFF - UNHEALTHY_AFTER - LATENESS, 'too late to test the window'
-    freeze(host)
     backoff = wait_for_decision('demo-web', 'backoff', frozen_at, UNHEALTHY_AFTER + LATENESS + 5)
     # Unhealthy long enough here, yet not restarted: the window of the first restart holds.
     assert backoff['time'] - frozen_at >= UNHEALTHY_AFTER
@@ -90,8 +89,7 @@ def test_gives_up_after_restarts_that_do_not_help_and_says_so(host):
     # From now on demo-web comes up frozen after every restart.
     host.check_output('touch /run/demo-web.wedged')
     try:
-        frozen_at = now(host)
-        freeze(host)
+        _, frozen_at = freeze(host)
         give_up = wait_for_decision('demo-web', 'give_up', frozen_at, 3 * (BACKOFF + LATENESS) + 10)
         decisions = [e['decision'] for e in events('demo-web', frozen_at)]
         assert decisions.count('restart') == MAX_RESTARTS, decisions
