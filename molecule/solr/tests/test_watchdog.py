@@ -2,7 +2,7 @@
 demo-web is frozen with SIGSTOP, demo-steady stays healthy; every decision the
 watchdog takes must reach the webhook listener on solr-hook.
 
-Lab timings (vars/watchdog.yml): probe every 1 s with a 1 s timeout, restart after
+Lab timings (group_vars/solr.yml): probe every 1 s with a 1 s timeout, restart after
 5 s unhealthy, at most once per 20 s, give up after 2 restarts that did not help.
 The tests run in file order: each starts from the state the one before left.
 """
@@ -144,4 +144,4 @@ def test_healthy_service_is_never_restarted_during_the_soak(host):
 ])
 def test_bad_input_fails_before_any_change_naming_the_variable(service, message):
     item = dict({'name': 'bad', 'url': 'http://127.0.0.1:8081/', 'unit': 'demo-web.service'}, **service)
-    assert_refused('converge.yml', {'solr_lab_watched': [item]}, [message], 'solr-host')
+    assert_refused('converge.yml', {'service_watchdog_services': [item]}, [message], 'solr-host')
