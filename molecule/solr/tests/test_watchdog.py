@@ -144,4 +144,4 @@ def test_healthy_service_is_never_restarted_during_the_soak(host):
 ])
 def test_bad_input_fails_before_any_change_naming_the_variable(service, message):
     item = dict({'name': 'bad', 'url': 'http://127.0.0.1:8081/', 'unit': 'demo-web.service'}, **service)
-    assert_refused('converge.yml', {'service_watchdog_services': [item]}, [message], 'solr-host')
+    assert_refused('watchdog.yml', {'service_watchdog_services': [item]}, [message], 'solr-host')
