@@ -1,11 +1,11 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, commons.infra maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """service_watchdog: probe one service itself (a URL or a TCP port), restart it when it
 stays unhealthy, and stop trying when restarts do not help.
 
-Python 3 standard library only: it runs on every host without a virtualenv. One
+Python 3 standard library only: it runs on every host without a virtualenv, started as
+`/usr/bin/python3 service_watchdog.py` by its unit (no shebang of its own). One
 process a watched service (service-watchdog@<name>.service), configured by
 /etc/service-watchdog/<name>.json, which the commons.infra.service_watchdog role
 writes with every duration already in seconds. State (when the service became
@@ -242,7 +242,7 @@ def load_config(path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--config', required=True, help='the watched service, JSON')
     parser.add_argument('--state', required=True, help='state file (under /var/lib)')
     parser.add_argument('--once', action='store_true', help='one probe (for a timer), not a loop')
