@@ -36,5 +36,5 @@ def test_haproxy_accepts_the_configuration(host):
 
 def test_frontend_answers_on_8984(host):
     wait_for_listener(host, 8984)
-    status, _ = http_get(host, 'http://127.0.0.1:8984/solr/lab/admin/ping')
+    status = http_get(host, 'http://127.0.0.1:8984/solr/lab/admin/ping')[0]
     assert status == (200 if host.service('solr').is_running else 503)

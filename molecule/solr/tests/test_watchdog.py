@@ -74,7 +74,7 @@ def test_frozen_service_is_restarted_after_the_unhealthy_time_and_not_before(hos
 
 def test_second_freeze_within_the_backoff_window_waits_for_the_window(host):
     first_restart = [e for e in events('demo-web') if e['decision'] == 'restart'][-1]
-    _, frozen_at = freeze(host)
+    frozen_at = freeze(host)[1]
     assert frozen_at - first_restart['time'] < BACKOFF - UNHEALTHY_AFTER - LATENESS, 'too late to test the window'
     backoff = wait_for_decision('demo-web', 'backoff', frozen_at, UNHEALTHY_AFTER + LATENESS + 5)
     # Unhealthy long enough here, yet not restarted: the window of the first restart holds.
@@ -89,7 +89,7 @@ def test_gives_up_after_restarts_that_do_not_help_and_says_so(host):
     # From now on demo-web comes up frozen after every restart.
     host.check_output('touch /run/demo-web.wedged')
     try:
-        _, frozen_at = freeze(host)
+        frozen_at = freeze(host)[1]
         give_up = wait_for_decision('demo-web', 'give_up', frozen_at, 3 * (BACKOFF + LATENESS) + 10)
         decisions = [e['decision'] for e in events('demo-web', frozen_at)]
         assert decisions.count('restart') == MAX_RESTARTS, decisions

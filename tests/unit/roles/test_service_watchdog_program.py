@@ -19,9 +19,10 @@ CONFIG = {'name': 'demo', 'url': 'http://127.0.0.1:1/', 'unit': 'demo.service', 
           'unhealthy_after': 10, 'backoff': 60, 'max_restarts': 2}
 
 
-def run(results, state=None, config=CONFIG):
+def run(results, state=None, config=None):
     """Feed (time, healthy) probes; returns [(time, decision)] of the decisions taken and the last state."""
     state = state or wd.new_state()
+    config = config or CONFIG
     decisions = []
     for now, healthy in results:
         decision, state = wd.decide(config, state, healthy, now)
@@ -37,12 +38,12 @@ def test_healthy_service_is_never_restarted():
 
 
 def test_restart_after_unhealthy_time_and_not_before():
-    decisions, _ = run([(t, t < 100) for t in range(0, 115)])
+    decisions = run([(t, t < 100) for t in range(0, 115)])[0]
     assert decisions == [(100, wd.UNHEALTHY), (110, wd.RESTART)]
 
 
 def test_short_outage_is_not_restarted():
-    decisions, _ = run([(t, not 100 <= t < 109) for t in range(0, 200)])
+    decisions = run([(t, not 100 <= t < 109) for t in range(0, 200)])[0]
     assert decisions == [(100, wd.UNHEALTHY), (109, wd.RECOVERED)]
 
 
@@ -50,7 +51,7 @@ def test_second_wedge_in_backoff_window_waits_for_the_window():
     # wedged at 100, restarted at 110, healthy at 112, wedged again at 115:
     # unhealthy long enough at 125, but the window ends at 170.
     probes = [(t, not (100 <= t < 112 or t >= 115)) for t in range(0, 200)]
-    decisions, _ = run(probes)
+    decisions = run(probes)[0]
     assert decisions[:6] == [(100, wd.UNHEALTHY), (110, wd.RESTART), (112, wd.RECOVERED), (115, wd.UNHEALTHY),
                              (125, wd.BACKOFF), (170, wd.RESTART)]
 
@@ -72,17 +73,17 @@ def test_given_up_service_that_recovers_is_watched_again():
 def test_restart_that_helped_resets_the_count():
     # Each wedge is healed by its restart: the watchdog never gives up.
     probes = [(t, (t % 200) < 100 or (t % 200) >= 112) for t in range(0, 2000)]
-    decisions, _ = run(probes)
-    assert [d for _, d in decisions].count(wd.RESTART) == 10
-    assert wd.GIVE_UP not in [d for _, d in decisions]
+    decisions = run(probes)[0]
+    assert [d for unused, d in decisions].count(wd.RESTART) == 10
+    assert wd.GIVE_UP not in [d for unused, d in decisions]
 
 
 def test_state_survives_a_watchdog_restart(tmp_path):
     path = str(tmp_path / 'demo.json')
-    _, state = run([(t, t < 100) for t in range(0, 111)])
+    state = run([(t, t < 100) for t in range(0, 111)])[1]
     wd.save_state(path, state)
     loaded = wd.load_state(path)
-    decision, _ = wd.decide(CONFIG, loaded, False, 130)
+    decision = wd.decide(CONFIG, loaded, False, 130)[0]
     assert decision == wd.BACKOFF  # the window of the restart at 110 still holds
 
 
@@ -144,7 +145,7 @@ def test_probe_times_out_on_a_listener_that_never_answers():
     listener.bind(('127.0.0.1', 0))
     listener.listen(5)
     try:
-        healthy, _ = wd.probe(dict(CONFIG, url='http://127.0.0.1:%d/' % listener.getsockname()[1], timeout=1))
+        healthy = wd.probe(dict(CONFIG, url='http://127.0.0.1:%d/' % listener.getsockname()[1], timeout=1))[0]
         assert not healthy
     finally:
         listener.close()
