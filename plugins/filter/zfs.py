@@ -97,9 +97,11 @@ def zfs_datasets(datasets, flavors=None, flavor_pool=None, mount_root='/mnt', fl
     return result
 
 
-def zfs_errors(datasets, pools, default_version, platform='zfsutils', existing_pools=None, destroy=None, staging=None):
+def zfs_errors(datasets, pools, default_version, platform='zfsutils', existing_pools=None, destroy=None, staging=None,
+               unmanageable=None):
     """Every problem of the pools, datasets, destroy list and staging clones, each naming its variable."""
     errors = []
+    unmanageable = unmanageable or {}
     pools = pools or []
     versions = {}
     for index, pool in enumerate(pools):
@@ -172,6 +174,8 @@ def zfs_errors(datasets, pools, default_version, platform='zfsutils', existing_p
         mountpoint = props.get('mountpoint')
         if mountpoint is not None and mountpoint not in ('none', 'legacy') and not mountpoint.startswith('/'):
             errors.append('%s: mountpoint %s must be an absolute path, none or legacy' % (where, mountpoint))
+        for key in sorted(set(props) & set(unmanageable)):
+            errors.append('%s: %s cannot be managed on %s: %s' % (where, key, platform, unmanageable[key]))
         unknown = sorted(set(entry) - set(DATASET_PROPERTIES) - {'name', 'properties', 'source'})
         if unknown:
             errors.append('%s: unknown keys %s (other ZFS properties go in properties:)' % (where, ', '.join(unknown)))

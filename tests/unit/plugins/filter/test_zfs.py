@@ -64,6 +64,11 @@ def test_bad_dataset_settings_are_named(item, message):
     assert message in errors([item])
 
 
+def test_a_property_the_platform_cannot_manage_is_named():
+    text = errors([{'name': 'tank/off', 'readonly': True}], unmanageable={'readonly': 'reported wrongly'})
+    assert 'zfs_datasets[0] (tank/off): readonly cannot be managed on fuse: reported wrongly' in text
+
+
 def test_pools_need_vdevs_by_id():
     text = errors(pools=[{'name': 'tank', 'vdevs': ['/dev/sda']}, {'name': 'fast'}])
     assert 'zfs_pools[0] (tank): vdev /dev/sda is a kernel name' in text
