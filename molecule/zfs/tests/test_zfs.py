@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import recap_counts, run_playbook
+from conftest import lab_host, recap_counts, run_playbook
 
 LAYER = '../../playbooks/zfs.yml'
 STAGING = '../../playbooks/zfs_staging_refresh.yml'
@@ -18,8 +18,8 @@ testinfra_hosts = ['zfs-prod']
 
 
 @pytest.fixture(scope='module')
-def backup(lab):
-    return lab('zfs-backup')
+def backup():
+    return lab_host('zfs-backup')
 
 
 def zget(host, prop, dataset):
@@ -37,13 +37,13 @@ def checksums(host, path):
 
 
 def write_data(host, path, name, mib=2):
-    host.check_output('head -c %dM /dev/urandom > %s/%s', mib, path, name)
+    host.check_output('head -c %sM /dev/urandom > %s/%s', str(mib), path, name)
 
 
 def test_datasets_have_the_requested_properties_and_mounts(host, backup):
     expected = {
         'tank/off': {'compression': 'on', 'recordsize': '64K', 'atime': 'off', 'quota': '200M', 'mountpoint': '/mnt/off'},
-        'tank/obf': {'compression': 'gzip-6', 'recordsize': '128K', 'atime': 'off', 'quota': 'none', 'mountpoint': '/mnt/obf'},
+        'tank/obf': {'compression': 'gzip-9', 'recordsize': '128K', 'atime': 'off', 'quota': 'none', 'mountpoint': '/mnt/obf'},
         'tank/images': {'compression': 'lzjb', 'recordsize': '128K', 'atime': 'on', 'mountpoint': '/srv/images'},
     }
     for dataset, props in expected.items():
@@ -76,7 +76,7 @@ def test_sanoid_prunes_to_policy_and_the_monitor_sees_stale_snapshots(host):
     host.check_output('systemctl stop sanoid.timer')
     try:
         for hours in range(1, 6):
-            host.check_output('faketime -f +%dh sanoid --take-snapshots --force-update', hours)
+            host.check_output('faketime -f +%sh sanoid --take-snapshots --force-update' % hours)
         hourly = snapshots(host, 'tank/off', '_hourly')
         assert len(hourly) >= 6, hourly
         host.check_output('faketime -f +5h sanoid --prune-snapshots --force-update')

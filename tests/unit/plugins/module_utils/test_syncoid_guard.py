@@ -34,8 +34,8 @@ ALLOWED = [
     "zfs get -Hpd 1 -t snapshot guid,creation 'tank/off'",
     "zpool get -o value -H feature@extensible_dataset 'tank'",
     "zfs snapshot 'tank/off'@syncoid_prod-tank-off_zfs-backup_2026-11-30:01:44:56",
-    " zfs send  -I 'tank/off'@autosnap_a 'tank/off'@syncoid_x | lzop  | mbuffer  -q -s 128k -m 16M 2>/dev/null"
-    .replace(' 2>/dev/null', ''),
+    " zfs send  -I 'tank/off'@autosnap_a 'tank/off'@syncoid_x | lzop  | mbuffer  -q -s 128k -m 16M 2>/dev/null",
+    " zfs send  'tank/off'@'autosnap_2026-11-30_01:45:21_monthly' | lzop  | mbuffer  -q -s 128k -m 16M 2>/dev/null",
     "zfs destroy 'tank/off'@syncoid_x_1; zfs destroy 'tank/off'@syncoid_x_2",
     "zfs list -o name,origin -t filesystem,volume -Hr 'tank/off'",
 ]
@@ -51,6 +51,8 @@ REFUSED = [
     ("zfs rollback 'tank/off'@a", 'zfs rollback'),
     ("zfs set readonly=off 'tank/off'", 'zfs set'),
     ('echo hi > /etc/passwd', 'shell syntax'),
+    ('zfs list 2>/dev/nullx', 'shell syntax'),
+    ('zfs list 2>/etc/passwd', 'shell syntax'),
     ('zfs list $(id)', 'shell syntax'),
     ('cat /etc/shadow', 'cat'),
     ('bash -i', 'bash'),
