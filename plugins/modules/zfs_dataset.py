@@ -26,7 +26,7 @@ options:
     type: str
     required: true
   properties:
-    description: ZFS properties to set, e.g. C({compression: lzjb, quota: 50G, mountpoint: /mnt/off}).
+    description: ZFS properties to set, e.g. C(compression=lzjb), C(quota=50G), C(mountpoint=/mnt/off).
     type: dict
     default: {}
 attributes:
