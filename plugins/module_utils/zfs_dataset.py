@@ -23,6 +23,14 @@ class ZfsFailed(Exception):
     pass
 
 
+def zfs_call(run, zfs, args):
+    """stdout of `zfs ARGS`, or ZfsFailed with its message (run is AnsibleModule.run_command)."""
+    rc, out, err = run([zfs] + list(args))
+    if rc != 0:
+        raise ZfsFailed('zfs %s failed (%d): %s' % (' '.join(args), rc, (err or out).strip()))
+    return out
+
+
 def normalize(prop, value):
     """value as zfs would compare it: sizes in bytes (none/0 alike), gzip as gzip-6, booleans as on/off."""
     if isinstance(value, bool):
@@ -63,10 +71,7 @@ def parse_get(output):
 def ensure(run, zfs, name, wanted, check_mode=False):
     """Create name with wanted, or set the wanted properties that differ. Returns (changed, diff)."""
     def call(args):
-        rc, out, err = run([zfs] + args)
-        if rc != 0:
-            raise ZfsFailed('zfs %s failed (%d): %s' % (' '.join(args), rc, (err or out).strip()))
-        return out
+        return zfs_call(run, zfs, args)
 
     wanted = dict((k, normalize_input(v)) for k, v in wanted.items())
     if run([zfs, 'list', '-H', '-o', 'name', name])[0] != 0:

@@ -24,16 +24,13 @@ import os
 import time
 
 from ansible_collections.commons.infra.plugins.module_utils.atomic_link import read_link, replace_symlink
+from ansible_collections.commons.infra.plugins.module_utils.zfs_dataset import zfs_call
 
 SNAPSHOT_PREFIX = 'staging_'
 
 
 class Refused(Exception):
     """The refresh would pull data from under someone or break production; nothing was changed."""
-
-
-class ZfsFailed(Exception):
-    pass
 
 
 def holders(path, proc='/proc'):
@@ -89,10 +86,7 @@ class Zfs(object):
         self.zfs = zfs
 
     def _ok(self, args):
-        rc, out, err = self.run([self.zfs] + args)
-        if rc != 0:
-            raise ZfsFailed('zfs %s failed (%d): %s' % (' '.join(args), rc, (err or out).strip()))
-        return out
+        return zfs_call(self.run, self.zfs, args)
 
     def exists(self, name):
         return self.run([self.zfs, 'list', '-H', '-o', 'name', name])[0] == 0

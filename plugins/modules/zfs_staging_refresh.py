@@ -111,7 +111,8 @@ kept_snapshots:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.commons.infra.plugins.module_utils.zfs_staging import Refused, Zfs, ZfsFailed, refresh
+from ansible_collections.commons.infra.plugins.module_utils.zfs_dataset import ZfsFailed
+from ansible_collections.commons.infra.plugins.module_utils.zfs_staging import Refused, Zfs, refresh
 
 
 def main():
