@@ -24,7 +24,7 @@ import os
 import time
 
 from ansible_collections.commons.infra.plugins.module_utils.atomic_link import read_link, replace_symlink
-from ansible_collections.commons.infra.plugins.module_utils.zfs_dataset import zfs_call
+from ansible_collections.commons.infra.plugins.module_utils.zfs_dataset import ZfsFailed, zfs_call
 
 SNAPSHOT_PREFIX = 'staging_'
 
@@ -172,7 +172,23 @@ def plan(production, name, path, clone_root, rows, production_origin, link_targe
     }
 
 
-def refresh(zfs, production, name, path, clone_root=None, keep_snapshots=(), check_mode=False, proc='/proc', now=None):
+def destroy_when_released(zfs, name, wait, recursive=False, clock=time.monotonic, pause=time.sleep):
+    """Destroy name, waiting up to wait seconds while zfs says it is busy: a FUSE mount stays
+    busy for a moment after the last process left it (seen on zfs-fuse after a service stop).
+    Returns None, or the last error when it stayed busy."""
+    deadline = clock() + wait
+    while True:
+        try:
+            zfs.destroy(name, recursive=recursive)
+            return None
+        except ZfsFailed as error:
+            if 'busy' not in str(error) or clock() >= deadline:
+                return str(error)
+        pause(0.5)
+
+
+def refresh(zfs, production, name, path, clone_root=None, keep_snapshots=(), check_mode=False, proc='/proc', now=None,
+            busy_wait=30):
     clone_root = clone_root or default_clone_root(path)
     stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))
     if not zfs.exists(production):
@@ -204,8 +220,19 @@ def refresh(zfs, production, name, path, clone_root=None, keep_snapshots=(), che
     if not os.path.isdir(parent):
         os.makedirs(parent, 0o755)
     replace_symlink(steps['mountpoint'], path)
+    # The switch is done: an old clone that cannot go now is left for the next refresh (which
+    # plans it again), with its origin, rather than failing a refresh that succeeded.
+    steps['left_behind'] = []
     for old in steps['destroy']:
-        zfs.destroy(old, recursive=True)
+        error = destroy_when_released(zfs, old, busy_wait, recursive=True)
+        if error:
+            steps['left_behind'].append({'dataset': old, 'error': error})
+    left = set(item['dataset'] for item in steps['left_behind'])
+    origins = dict((row['name'], row['origin']) for row in rows)
     for snap in steps['destroy_snapshots']:
-        zfs.destroy(snap)
+        if any(origins.get(old) == snap for old in left):
+            continue
+        error = destroy_when_released(zfs, snap, busy_wait)
+        if error:
+            steps['left_behind'].append({'dataset': snap, 'error': error})
     return steps

@@ -16,7 +16,8 @@ description:
   - Snapshots O(production) (C(@staging_<UTC stamp>)), clones the snapshot as a child of O(name) mounted
     under O(clone_root), and switches the symlink O(path) to the new clone in one rename, so a reader sees
     the old clone or the new one, never a gap.
-  - Old clones under O(name) are destroyed after the switch, each with its origin snapshot unless that
+  - Old clones under O(name) are destroyed after the switch (waiting up to 30 seconds while zfs calls one busy: a FUSE
+    mount stays busy a moment after its last process left; one still busy is left, with a warning, for the next refresh), each with its origin snapshot unless that
     snapshot is listed in O(keep_snapshots) (replication's newest common snapshot) or was not made by a refresh.
   - Refuses, before any change and with a message saying why, when a process holds an old clone (working
     directory, root, open file or mapping under its mount, read from C(/proc)), when O(path) exists and is
@@ -101,6 +102,12 @@ destroy_snapshots:
   type: list
   elements: str
   sample: [tank/off@staging_20261129T020000Z]
+left_behind:
+  description: Old clones or origin snapshots that stayed busy after the switch, left (with a warning) for the next refresh.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{dataset: tank/off-staging/20261129T020000Z, error: "cannot destroy: dataset is busy"}]
 kept_snapshots:
   description: Origin snapshots of old clones kept, each with the reason.
   returned: success
@@ -136,6 +143,9 @@ def main():
     except (ZfsFailed, OSError) as error:
         module.fail_json(msg='Refresh of %s failed: %s' % (params['name'], error), refused=False)
     steps.pop('create_container', None)
+    for item in steps.get('left_behind', []):
+        module.warn('%s could not be destroyed after the switch and is left for the next refresh: %s'
+                    % (item['dataset'], item['error']))
     module.exit_json(changed=True, **steps)
 
 

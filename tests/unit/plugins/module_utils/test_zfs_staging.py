@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from ansible_collections.commons.infra.plugins.module_utils.zfs_staging import (Refused, default_clone_root,
+from ansible_collections.commons.infra.plugins.module_utils.zfs_dataset import ZfsFailed
+from ansible_collections.commons.infra.plugins.module_utils.zfs_staging import (Refused, default_clone_root, destroy_when_released,
                                                                                  holders, plan)
 
 PROD = 'tank/off'
@@ -103,3 +104,46 @@ def test_holders_finds_an_open_file(tmp_path):
         proc.kill()
         proc.wait()
     assert os.path.exists(str(clone / 'db'))
+
+
+class BusyZfs(object):
+    """zfs whose destroy says busy a given number of times, then succeeds."""
+
+    def __init__(self, busy_times, message='cannot destroy: dataset is busy'):
+        self.busy_times = busy_times
+        self.message = message
+        self.destroyed = []
+
+    def destroy(self, name, recursive=False):
+        if self.busy_times:
+            self.busy_times -= 1
+            raise ZfsFailed(self.message)
+        self.destroyed.append(name)
+
+
+class Clock(object):
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def pause(self, seconds):
+        self.now += seconds
+
+
+def test_a_clone_busy_for_a_moment_is_destroyed_once_released():
+    zfs, clock = BusyZfs(3), Clock()
+    assert destroy_when_released(zfs, 'tank/off-staging/a', 30, clock=clock, pause=clock.pause) is None
+    assert zfs.destroyed == ['tank/off-staging/a'] and clock.now == 1.5
+
+
+def test_a_clone_that_stays_busy_is_left_with_the_error():
+    zfs, clock = BusyZfs(1000), Clock()
+    error = destroy_when_released(zfs, 'tank/off-staging/a', 5, clock=clock, pause=clock.pause)
+    assert 'busy' in error and zfs.destroyed == [] and clock.now == 5.0
+
+
+def test_other_errors_are_not_waited_for():
+    zfs, clock = BusyZfs(1, 'cannot destroy: filesystem has children'), Clock()
+    assert 'children' in destroy_when_released(zfs, 'x', 30, clock=clock, pause=clock.pause) and clock.now == 0
