@@ -86,10 +86,10 @@ def ensure(run, zfs, name, wanted, check_mode=False):
     current = parse_get(call(['get', '-H', '-p', '-o', 'property,value,source', ','.join(sorted(wanted)), name]))
     changes = differences(wanted, current)
     if changes and not check_mode:
-        for prop, (_, value) in sorted(changes.items()):
-            call(['set', '%s=%s' % (prop, value), name])
-    return bool(changes), {'before': dict((p, c[0]) for p, c in changes.items()),
-                           'after': dict((p, c[1]) for p, c in changes.items())}
+        for prop, change in sorted(changes.items()):
+            call(['set', '%s=%s' % (prop, change[1]), name])
+    return bool(changes), {'before': dict((prop, change[0]) for prop, change in changes.items()),
+                           'after': dict((prop, change[1]) for prop, change in changes.items())}
 
 
 def normalize_input(value):

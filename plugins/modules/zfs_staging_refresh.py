@@ -17,7 +17,8 @@ description:
     under O(clone_root), and switches the symlink O(path) to the new clone in one rename, so a reader sees
     the old clone or the new one, never a gap.
   - Old clones under O(name) are destroyed after the switch (waiting up to 30 seconds while zfs calls one busy, since a FUSE
-    mount stays busy a moment after its last process left; one still busy is left, with a warning, for the next refresh), each with its origin snapshot unless that
+    mount stays busy a moment after its last process left; one still busy is left, with a warning, for the next
+    refresh), each with its origin snapshot unless that
     snapshot is listed in O(keep_snapshots) (replication's newest common snapshot) or was not made by a refresh.
   - Refuses, before any change and with a message saying why, when a process holds an old clone (working
     directory, root, open file or mapping under its mount, read from C(/proc)), when O(path) exists and is

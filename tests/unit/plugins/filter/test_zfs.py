@@ -109,8 +109,8 @@ def test_a_policy_with_a_negative_count_is_named():
     text = ' | '.join(sanoid_errors([], {'production': {'hourly': -3}}))
     assert 'sanoid_templates.production.hourly must not be negative, got -3' in text
     assert 'must be an age' in ' | '.join(sanoid_errors([], {'p': {'daily_crit': '-2d'}}))
-    assert 'template gone is not in sanoid_templates' in ' | '.join(sanoid_errors([{'name': 't/a', 'template': 'gone'}],
-                                                                                 TEMPLATES))
+    unknown = sanoid_errors([{'name': 't/a', 'template': 'gone'}], TEMPLATES)
+    assert 'template gone is not in sanoid_templates' in ' | '.join(unknown)
     assert 'must be a whole number' in ' | '.join(sanoid_errors([{'name': 't/a', 'hourly': True}], TEMPLATES))
 
 

@@ -65,7 +65,7 @@ def test_an_inherited_value_is_set_on_the_dataset():
 
 def test_check_mode_changes_nothing():
     zfs = FakeZfs({'tank/off': {'quota': '100M'}})
-    changed, _ = ensure(zfs, 'zfs', 'tank/off', {'quota': '200M'}, check_mode=True)
+    changed = ensure(zfs, 'zfs', 'tank/off', {'quota': '200M'}, check_mode=True)[0]
     assert changed and zfs.datasets['tank/off']['quota'] == '100M'
-    changed, _ = ensure(zfs, 'zfs', 'tank/new', {}, check_mode=True)
+    changed = ensure(zfs, 'zfs', 'tank/new', {}, check_mode=True)[0]
     assert changed and 'tank/new' not in zfs.datasets

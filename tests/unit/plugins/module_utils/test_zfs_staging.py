@@ -6,8 +6,8 @@ import time
 import pytest
 
 from ansible_collections.commons.infra.plugins.module_utils.zfs_dataset import ZfsFailed
-from ansible_collections.commons.infra.plugins.module_utils.zfs_staging import (Refused, default_clone_root, destroy_when_released,
-                                                                                 holders, plan)
+from ansible_collections.commons.infra.plugins.module_utils.zfs_staging import (Refused, default_clone_root,
+                                                                                 destroy_when_released, holders, plan)
 
 PROD = 'tank/off'
 NAME = 'tank/off-staging'
@@ -18,8 +18,8 @@ ROWS = [{'name': NAME, 'origin': None, 'mountpoint': 'none'},
          'mountpoint': ROOT + '/20261129T020000Z'}]
 
 
-def make(rows=ROWS, origin=None, link=ROOT + '/20261129T020000Z', busy=None, keep=(), stamp='20261130T020000Z'):
-    return plan(PROD, NAME, PATH, ROOT, rows, origin, link, busy or {}, set(keep), stamp)
+def make(rows=None, origin=None, link=ROOT + '/20261129T020000Z', busy=None, keep=(), stamp='20261130T020000Z'):
+    return plan(PROD, NAME, PATH, ROOT, ROWS if rows is None else rows, origin, link, busy or {}, set(keep), stamp)
 
 
 def test_first_refresh_creates_the_container_and_destroys_nothing():
@@ -87,7 +87,7 @@ def test_holders_finds_a_process_whose_cwd_is_inside(tmp_path):
     finally:
         proc.kill()
         proc.wait()
-    assert all(pid != proc.pid for pid, _, _ in holders(str(tmp_path / 'clone')))
+    assert all(found[0] != proc.pid for found in holders(str(tmp_path / 'clone')))
 
 
 def test_holders_finds_an_open_file(tmp_path):
@@ -99,7 +99,7 @@ def test_holders_finds_an_open_file(tmp_path):
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and not holders(str(clone)):
             time.sleep(0.05)
-        assert any(pid == proc.pid and 'fd 3' in what for pid, _, what in holders(str(clone)))
+        assert any(found[0] == proc.pid and 'fd 3' in found[2] for found in holders(str(clone)))
     finally:
         proc.kill()
         proc.wait()
