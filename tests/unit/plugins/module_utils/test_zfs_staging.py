@@ -7,7 +7,7 @@ import pytest
 
 from ansible_collections.commons.infra.plugins.module_utils.zfs_dataset import ZfsFailed
 from ansible_collections.commons.infra.plugins.module_utils.zfs_staging import (Refused, default_clone_root,
-                                                                                 destroy_when_released, holders, plan)
+                                                                                destroy_when_released, holders, plan)
 
 PROD = 'tank/off'
 NAME = 'tank/off-staging'
