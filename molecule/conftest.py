@@ -73,9 +73,15 @@ def udp_listeners(host, port):
     return {line.split()[3].rsplit(':', 1)[0].strip('[]') for line in out.splitlines() if line.strip()}
 
 
-def run_playbook(playbook, extra_vars=None, check=False, limit=None):
-    """Run a playbook of the scenario against its instances; returns (rc, output)."""
-    cmd = ['ansible-playbook', '-i', INVENTORY, os.path.join(SCENARIO_DIR, playbook)]
+def run_playbook(playbook, extra_vars=None, check=False, limit=None, inventories=()):
+    """Run a playbook of the scenario against its instances; returns (rc, output).
+
+    inventories: more inventory sources after the scenario's (their host_vars win), e.g.
+    a directory standing for the operator's inventory update after a runbook."""
+    cmd = ['ansible-playbook', '-i', INVENTORY]
+    for inventory in inventories:
+        cmd += ['-i', str(inventory)]
+    cmd.append(os.path.join(SCENARIO_DIR, playbook))
     if extra_vars:
         cmd += ['-e', json.dumps(extra_vars)]
     if check:
