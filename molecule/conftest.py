@@ -54,6 +54,16 @@ def udp_answers(from_host, address, port, payload_hex, timeout=2):
     return from_host.run('python3 -c %s %s %s %s', probe, address, str(port), payload_hex).rc == 0
 
 
+def wait_for(predicate, timeout, interval=0.5):
+    """Poll predicate until it is true or timeout seconds pass; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
 def wait_for_listener(host, port, timeout=30):
     """Wait until something on host listens on TCP port (a started unit may not listen yet)."""
     deadline = time.monotonic() + timeout

@@ -7,7 +7,7 @@ import uuid
 import pytest
 import testinfra
 
-from conftest import host_address, recap_counts, run_playbook, tcp_connect
+from conftest import host_address, recap_counts, run_playbook, tcp_connect, wait_for
 
 # The layer playbook alone (converge.yml adds base's firewall): what an operator re-runs.
 LAYER = '../../playbooks/postgres.yml'
@@ -41,15 +41,6 @@ def client_psql(client, address, sql, user='openlibrary', password=APP_PASSWORD,
 
 def main_pid(host):
     return host.check_output('systemctl show -p MainPID --value %s', SERVICE)
-
-
-def wait_for(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return predicate()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import host_address, recap_counts, run_playbook
+from conftest import host_address, recap_counts, run_playbook, wait_for
 
 LAYER = '../../playbooks/postgres.yml'
 SWITCHOVER = '../../playbooks/postgres_switchover.yml'
@@ -72,15 +72,6 @@ def query(host, sql, db='openlibrary'):
     return result.stdout.strip()
 
 
-def wait_for(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return predicate()
-
-
 def overlay(tmp_path, roles, synchronous):
     """An inventory source whose host_vars say what the operator writes after a runbook."""
     (tmp_path / 'host_vars').mkdir(parents=True)
@@ -129,7 +120,7 @@ def streaming_standbys(primary):
                           "WHERE state = 'streaming' ORDER BY 1", db='postgres').split()
 
 
-def test_failover_refuses_while_the_primary_is_alive(lab):
+def test_failover_refuses_while_the_primary_is_alive(host, lab):
     rc, out = run_playbook(FAILOVER)
     flat = ' '.join(out.split())
     assert rc != 0
@@ -157,7 +148,7 @@ def test_switchover_under_write_load_loses_no_acknowledged_row(host, lab, tmp_pa
     assert query(db1, 'SELECT sender_host FROM pg_stat_wal_receiver') == host_address(db2)
 
 
-def test_a_converge_with_the_old_inventory_is_refused_and_changes_nothing(lab):
+def test_a_converge_with_the_old_inventory_is_refused_and_changes_nothing(host, lab):
     rc, out = run_playbook(LAYER, limit='pg-db1')
     flat = ' '.join(out.split())
     assert rc != 0
@@ -206,7 +197,7 @@ def test_failover_after_sigkill_under_write_load(host, lab, tmp_path):
     assert rc != 0 and 'pg-db2 was fenced by playbooks/postgres_failover.yml' in ' '.join(out.split()), out[-3000:]
 
 
-def test_rejoin_rebuilds_the_fenced_primary_as_a_standby(lab, tmp_path):
+def test_rejoin_rebuilds_the_fenced_primary_as_a_standby(host, lab, tmp_path):
     db1, db2 = lab('pg-db1'), lab('pg-db2')
     after_failover = overlay(tmp_path / 'failover', {'pg-db1': 'primary', 'pg-db2': 'standby', 'pg-db3': 'standby'},
                              ['pg-db3'])
