@@ -179,7 +179,7 @@ def test_sync_commit_waits_for_the_sync_standby_and_completes_when_it_returns(ho
     query(host, 'DROP TABLE sync_probe', db='openlibrary')
 
 
-def test_check_mode_on_the_converged_cluster_changes_nothing():
+def test_check_mode_on_the_converged_cluster_changes_nothing(host):
     started = time.monotonic()
     rc, out = run_playbook(LAYER, check=True)
     assert rc == 0, out[-3000:]
