@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: every check as a step, run with bounded concurrency.
 #   JOBS=N        steps at once (default: cores + 1; scenarios wait on the network and apt)
-#   LAB_HOSTS=N   lab containers at once (default: one per 3 GiB of memory)
+#   LAB_HOSTS=N   lab containers at once (default: one per 3 GiB of memory, MemTotal rounded up: 8 on 24 GiB)
 #   SCENARIOS="a b"  only these molecule scenarios (the static steps always run)
 # A step's full log is .cache/test-logs/<step>.log; one line is printed per step as
 # it ends; a failed step does not stop the others. The run ends with a timing table
@@ -51,7 +51,7 @@ export VENV_STATE ANSIBLE_TEST_VENVS
 cores=$(nproc)
 mem_gib=$(awk '/^MemTotal:/ {print int($2 / 1048576)}' /proc/meminfo)
 JOBS=${JOBS:-$((cores + 1))}
-LAB_HOSTS=${LAB_HOSTS:-$((mem_gib / 3 > 2 ? mem_gib / 3 : 2))}
+LAB_HOSTS=${LAB_HOSTS:-$(((mem_gib + 1) / 3 > 2 ? (mem_gib + 1) / 3 : 2))}
 
 # The steps: the lab first (scenarios need it), static checks, then every scenario.
 declare -A needs hosts estimate previous
