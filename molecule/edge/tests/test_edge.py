@@ -69,7 +69,7 @@ def run_load(client, count, url=URL, concurrency=4, until=None, name='load', wai
     """Start edge_load.py on client; with wait, return its summary."""
     out = '/tmp/%s.json' % name
     client.run('rm -f %s %s.progress %s', out, out, until or '/nonexistent')
-    command = '/usr/local/bin/edge_load.py %s --count %d --concurrency %d --timeout %s --progress %s.progress' % (
+    command = 'python3 /usr/local/bin/edge_load.py %s --count %d --concurrency %d --timeout %s --progress %s.progress' % (
         url, count, concurrency, timeout, out)
     if until:
         command += ' --until %s' % until
@@ -205,7 +205,7 @@ def test_drain_lets_in_flight_requests_finish_then_sends_none(edge, outsider):
     try:
         drain_and_check(edge, outsider)
     finally:
-        rc, out, _ = set_server('ed-web1', 'enable')
+        rc, out, dummy = set_server('ed-web1', 'enable')
     assert rc == 0, out[-3000:]
     back = run_load(outsider, 60, name='enabled')
     assert back['failures'] == 0 and back['hosts'].get('ed-web1', 0) > 0, back['hosts']
@@ -244,11 +244,11 @@ def test_drain_of_a_server_already_down_does_not_hang(edge, lab):
         print('\ndrain of a server already down: rc %d in %.1f s (bound 20 s)' % (rc, took))
         assert rc == 0, out[-3000:]
         assert 'not verified' not in out
-        rc, out, _ = set_server('ed-web2', 'disable', timeout=20)
+        rc, out, dummy = set_server('ed-web2', 'disable', timeout=20)
         assert rc == 0 and server_rows(edge)['ed-web2']['status'] == 'MAINT', out[-3000:]
     finally:
         web2.check_output('systemctl start edge-web')
-    rc, out, _ = set_server('ed-web2', 'enable')
+    rc, out, dummy = set_server('ed-web2', 'enable')
     assert rc == 0, out[-3000:]
     wait_status(edge, 'ed-web2', 'UP')
 

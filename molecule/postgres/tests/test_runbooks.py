@@ -9,8 +9,6 @@ primary and both standbys streaming, as the inventory of an operator who updated
 after each runbook says (the overlay inventories below)."""
 import time
 
-import pytest
-
 from conftest import host_address, recap_counts, run_playbook, wait_for
 
 LAYER = '../../playbooks/postgres.yml'

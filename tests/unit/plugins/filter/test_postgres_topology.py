@@ -209,7 +209,7 @@ def test_rejoin_of_the_fenced_old_primary():
 
 
 def test_rejoin_refuses_while_the_inventory_still_calls_the_host_primary():
-    states, _ = after_failover()
+    states, dummy = after_failover()
     with pytest.raises(AnsibleFilterError, match='the inventory still says db1 is the primary'):
         postgres_rejoin_plan(states, LAYOUT, 'db1')
 
