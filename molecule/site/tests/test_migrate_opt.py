@@ -25,7 +25,7 @@ ExecStart=/usr/bin/python3 -m http.server 8099 --bind 127.0.0.1
 # mode, owners, link count, size, allocated blocks (holes), link target, then content.
 LISTING = ("cd %s && find . -printf '%%P|%%y|%%m|%%U|%%G|%%n|%%s|%%b|%%l\\n' | LC_ALL=C sort"
            " && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum"
-           " && getfacl -RPn . 2>/dev/null | grep -v '^# file'")
+           " && getfacl -RPn --skip-base . 2>/dev/null")
 
 
 @pytest.fixture(scope='module')
