@@ -66,10 +66,8 @@ def wait_for(predicate, timeout, interval=0.5):
 
 def wait_for_listener(host, port, timeout=30):
     """Wait until something on host listens on TCP port (a started unit may not listen yet)."""
-    deadline = time.monotonic() + timeout
-    while not tcp_listeners(host, port):
-        assert time.monotonic() < deadline, 'nothing listens on %s after %d s' % (port, timeout)
-        time.sleep(0.2)
+    assert wait_for(lambda: tcp_listeners(host, port), timeout, interval=0.2), \
+        'nothing listens on %s after %d s' % (port, timeout)
 
 
 def tcp_listeners(host, port):
@@ -83,12 +81,14 @@ def udp_listeners(host, port):
     return {line.split()[3].rsplit(':', 1)[0].strip('[]') for line in out.splitlines() if line.strip()}
 
 
-def run_playbook(playbook, extra_vars=None, check=False, limit=None, inventories=()):
-    """Run a playbook of the scenario against its instances; returns (rc, output).
+def playbook_command(playbook, extra_vars=None, check=False, limit=None, inventories=(), directory=False):
+    """The ansible-playbook command line for a playbook of the scenario.
 
     inventories: more inventory sources after the scenario's (their host_vars win), e.g.
-    a directory standing for the operator's inventory update after a runbook."""
-    cmd = ['ansible-playbook', '-i', INVENTORY]
+    a directory standing for the operator's inventory update after a runbook.
+    directory: read the scenario's whole inventory directory (molecule's inventory plus
+    the files a scenario adds beside it, such as extra_hosts.ini)."""
+    cmd = ['ansible-playbook', '-i', os.path.dirname(INVENTORY) if directory else INVENTORY]
     for inventory in inventories:
         cmd += ['-i', str(inventory)]
     cmd.append(os.path.join(SCENARIO_DIR, playbook))
@@ -98,9 +98,26 @@ def run_playbook(playbook, extra_vars=None, check=False, limit=None, inventories
         cmd += ['--check', '--diff']
     if limit:
         cmd += ['--limit', limit]
+    return cmd
+
+
+def start_playbook(playbook, extra_vars=None, **options):
+    """ansible-playbook in the background (a Popen with text output); options as playbook_command."""
     env = dict(os.environ, ANSIBLE_FORCE_COLOR='0', ANSIBLE_NOCOLOR='1')
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True, timeout=600, check=False)
-    return proc.returncode, proc.stdout
+    return subprocess.Popen(playbook_command(playbook, extra_vars, **options), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env=env, text=True)
+
+
+def run_playbook(playbook, extra_vars=None, **options):
+    """Run a playbook of the scenario against its instances; returns (rc, output).
+    Options as playbook_command."""
+    proc = start_playbook(playbook, extra_vars, **options)
+    try:
+        out = proc.communicate(timeout=600)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    return proc.returncode, out
 
 
 def recap_counts(output, host):
@@ -127,10 +144,11 @@ def http_get(from_host, url, timeout=3):
     return (int(status) or None) if status.strip().isdigit() else None, body
 
 
-def assert_refused(playbook, extra_vars, messages, host_name):
+def assert_refused(playbook, extra_vars, messages, host_name, **options):
     """Run playbook with bad input: it must fail, say every message (whitespace
-    folded) and change nothing on host_name. Returns the output."""
-    rc, out = run_playbook(playbook, extra_vars=extra_vars)
+    folded) and change nothing on host_name. Returns the output. Options as
+    playbook_command."""
+    rc, out = run_playbook(playbook, extra_vars=extra_vars, **options)
     assert rc != 0, out[-3000:]
     flat = ' '.join(out.split())
     for message in messages:

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from conftest import (INVENTORY, SCENARIO_DIR, host_address, http_get, lab_host, recap_counts,
-                      run_playbook, tcp_connect, tcp_listeners)
+from conftest import (assert_refused, host_address, http_get, lab_host, recap_counts, run_playbook,
+                      start_playbook, tcp_connect, tcp_listeners)
 
 EDGE = 'ed-edge'
 WEB = ('ed-web1', 'ed-web2')
@@ -101,15 +101,6 @@ def report(label, result):
     print('\n%s: %d requests, %d failures, p50 %s ms, p99 %s ms, %s req/s, statuses %s, hosts %s, errors %s' % (
         label, result['requests'], result['failures'], result['p50_ms'], result['p99_ms'], result['rps'],
         result['statuses'], result['hosts'], result['errors'][:3]))
-
-
-def start_playbook(playbook, extra_vars=None):
-    """ansible-playbook in the background, on the scenario's whole inventory directory (with extra_hosts.ini)."""
-    cmd = ['ansible-playbook', '-i', os.path.dirname(INVENTORY), os.path.join(SCENARIO_DIR, playbook)]
-    if extra_vars:
-        cmd += ['-e', json.dumps(extra_vars)]
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR='0', ANSIBLE_NOCOLOR='1')
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
 
 
 def set_server(server, state, timeout=30):
@@ -264,7 +255,7 @@ def test_reloads_with_a_changed_config_during_load_fail_no_request(edge, outside
     try:
         for extra in (changed, None):
             started = time.time()
-            proc = start_playbook('edge_only.yml', extra)
+            proc = start_playbook('edge_only.yml', extra, directory=True)
             out = proc.communicate(timeout=600)[0]
             window.append((started, time.time()))
             assert proc.returncode == 0, out[-3000:]
@@ -304,13 +295,7 @@ def test_rate_limit_answers_429_past_the_rate_and_not_below(lab):
 
 def refused(extra_vars, messages):
     """The edge playbook with bad input fails, saying every message, and changes nothing."""
-    proc = start_playbook('edge_only.yml', extra_vars)
-    out = proc.communicate(timeout=600)[0]
-    flat = ' '.join(out.split())
-    assert proc.returncode != 0, out[-3000:]
-    for message in messages:
-        assert message in flat, out[-3000:]
-    assert recap_counts(out, EDGE)['changed'] == 0, out[-3000:]
+    assert_refused('edge_only.yml', extra_vars, messages, EDGE, directory=True)
 
 
 def test_bad_input_fails_before_any_change_naming_the_variable(edge):
