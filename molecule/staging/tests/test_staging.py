@@ -37,7 +37,7 @@ def test_each_service_listens_where_staging_puts_it(host):
 def test_the_one_haproxy_carries_the_edge_tier(host):
     config = host.file('/etc/haproxy/haproxy.cfg').content_string
     assert 'bind 127.0.0.1:8081' in config
-    web = config.split('backend web', 1)[1].split('\nbackend ', 1)[0]
+    web = config.split('\nbackend web', 1)[1].split('\nbackend ', 1)[0]
     assert ':8080 check' in web and 'ol-dev01' in web
 
 
