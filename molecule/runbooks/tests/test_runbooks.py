@@ -71,12 +71,13 @@ def latest_report():
 def under_load(client, name, playbook, extra_vars=None, expect=()):
     """Run playbook while the request loop runs through the edge; (rc, output, load summary)."""
     done = '/tmp/%s.done' % name
-    run_load(client, 100, URL, concurrency=3, until=done, name=name, wait=False, expect=expect)
+    run_load(client, 100, URL, concurrency=2, until=done, name=name, wait=False, expect=expect, max_requests=100000)
     wait_progress(client, name, 50)
     rc, out = run_playbook(os.path.join(PLAYBOOKS, playbook), extra_vars=extra_vars)
     client.run('touch %s', done)
     result = load_result(client, name)
     report(name, result)
+    assert result['requests'] < 100000, 'the loop stopped before the runbook ended'
     return rc, out, result
 
 
