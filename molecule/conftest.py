@@ -165,12 +165,12 @@ def wait_status(edge, server, prefix, timeout=30, backend='web'):
         time.sleep(0.2)
 
 
-def run_load(client, count, url, concurrency=4, until=None, name='load', wait=True, timeout=10, expect=(), max_requests=20000):
+def run_load(client, count, url, concurrency=4, until=None, name='load', wait=True, timeout=10, expect=(), max_requests=20000, pause=0):
     """Start edge_load.py (molecule/edge/files) on client; with wait, return its summary."""
     out = '/tmp/%s.json' % name
     client.run('rm -f %s %s.progress %s', out, out, until or '/nonexistent')
-    command = 'python3 /usr/local/bin/edge_load.py %s --count %d --concurrency %d --timeout %s --progress %s.progress --max %d' % (
-        url, count, concurrency, timeout, out, max_requests)
+    command = 'python3 /usr/local/bin/edge_load.py %s --count %d --concurrency %d --timeout %s --progress %s.progress --max %d --pause %s' % (
+        url, count, concurrency, timeout, out, max_requests, pause)
     if until:
         command += ' --until %s' % until
     for item in expect:

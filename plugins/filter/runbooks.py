@@ -59,15 +59,20 @@ def rolling_upgrade_capacity(own_rows, peer_rows, min_up=1):
     return problems
 
 
-def _versions(packages):
-    """{name: 'v1, v2'} from package_facts' packages dict."""
-    return dict((name, ', '.join(sorted(entry.get('version', '') for entry in entries)))
-                for name, entries in (packages or {}).items())
+def _versions(listing):
+    """{name: version} of the installed packages in dpkg-query's `${db:Status-Abbrev} ${Package} ${Version}`
+    lines (only status ii: a package removed but not purged is not installed)."""
+    versions = {}
+    for line in (listing or '').splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[0] == 'ii':
+            versions[fields[1]] = fields[2]
+    return versions
 
 
 def package_changes(before, after):
     """Sorted 'name old -> new' lines (old or new '-' for installed / removed) between two
-    package_facts results."""
+    dpkg-query listings."""
     old, new = _versions(before), _versions(after)
     changes = []
     for name in sorted(set(old) | set(new)):

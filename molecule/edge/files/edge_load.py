@@ -6,7 +6,8 @@ status >= 500), statuses, hosts that answered (from the JSON body), p50/p99 late
 and the first few errors. With --until, keeps going past --count until FILE exists (at most
 --max requests), so the loop is known to span an operation of unknown length. --progress
 FILE gets the number of requests done, updated as it goes. --expect KEY=VALUE (repeatable) counts
-an answer whose JSON body does not hold that value as a failure too (e.g. cache=ok).
+an answer whose JSON body does not hold that value as a failure too (e.g. cache=ok). --pause S: each
+worker waits S seconds between its requests (a loop that spans minutes without piling up results).
 """
 import argparse
 import http.client
@@ -28,6 +29,7 @@ parser.add_argument('--progress')
 parser.add_argument('--host-header')
 parser.add_argument('--timeout', type=float, default=10)
 parser.add_argument('--expect', action='append', default=[])
+parser.add_argument('--pause', type=float, default=0)
 args = parser.parse_args()
 url = urlparse(args.url)
 expected = dict(item.split('=', 1) for item in args.expect)
@@ -79,6 +81,8 @@ def one():
 def worker():
     while take():
         status, host, ms, error = one()
+        if args.pause:
+            time.sleep(args.pause)
         with lock:
             results.append((time.time(), status, host, ms))
             if error and len(errors) < 10:

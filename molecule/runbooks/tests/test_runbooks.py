@@ -71,7 +71,8 @@ def latest_report():
 def under_load(client, name, playbook, extra_vars=None, expect=()):
     """Run playbook while the request loop runs through the edge; (rc, output, load summary)."""
     done = '/tmp/%s.done' % name
-    run_load(client, 100, URL, concurrency=2, until=done, name=name, wait=False, expect=expect, max_requests=100000)
+    run_load(client, 100, URL, concurrency=2, until=done, name=name, wait=False, expect=expect, max_requests=100000,
+             pause=0.01)
     wait_progress(client, name, 50)
     rc, out = run_playbook(os.path.join(PLAYBOOKS, playbook), extra_vars=extra_vars)
     client.run('touch %s', done)

@@ -68,8 +68,8 @@ def test_capacity_counts_each_peer_once_across_edge_hosts_and_checks_every_backe
 
 
 def test_package_changes_upgraded_installed_removed():
-    before = {'rb-canary': [{'version': '1.0'}], 'old': [{'version': '2'}], 'same': [{'version': '3'}]}
-    after = {'rb-canary': [{'version': '1.1'}], 'new': [{'version': '1'}], 'same': [{'version': '3'}]}
+    before = 'ii  rb-canary 1.0\nii  old 2\nii  same 3\nrc  gone 4\n'
+    after = 'ii  rb-canary 1.1\nii  new 1\nii  same 3\nrc  gone 4\n'
     assert package_changes(before, after) == ['new - -> 1', 'old 2 -> -', 'rb-canary 1.0 -> 1.1']
     assert package_changes(before, before) == []
 
