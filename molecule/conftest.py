@@ -155,3 +155,69 @@ def assert_refused(playbook, extra_vars, messages, host_name, **options):
         assert message in flat, out[-3000:]
     assert recap_counts(out, host_name)['changed'] == 0
     return out
+
+
+# ------------------------------------------------------------------ haproxy and request loops
+
+def admin(edge, command, socket='/run/haproxy/admin.sock'):
+    """haproxy's answer to a command on its admin socket (socat on the edge host)."""
+    return edge.check_output('echo %s | socat -t 5 stdio unix-connect:%s', command, socket)
+
+
+def server_rows(edge, backend='web'):
+    """{server: {'status': ..., 'scur': int}} from `show stat`."""
+    lines = admin(edge, 'show stat').splitlines()
+    header = lines[0][2:].split(',')
+    rows = {}
+    for line in lines[1:]:
+        row = dict(zip(header, line.split(',')))
+        if row.get('pxname') == backend and row.get('svname') not in ('FRONTEND', 'BACKEND'):
+            rows[row['svname']] = {'status': row['status'], 'scur': int(row['scur'] or 0)}
+    return rows
+
+
+def wait_status(edge, server, prefix, timeout=30, backend='web'):
+    deadline = time.monotonic() + timeout
+    while not server_rows(edge, backend)[server]['status'].startswith(prefix):
+        assert time.monotonic() < deadline, '%s not %s after %ds: %s' % (server, prefix, timeout, server_rows(edge, backend))
+        time.sleep(0.2)
+
+
+def run_load(client, count, url, concurrency=4, until=None, name='load', wait=True, timeout=10, expect=(), max_requests=20000, pause=0):
+    """Start edge_load.py (molecule/edge/files) on client; with wait, return its summary."""
+    out = '/tmp/%s.json' % name
+    client.run('rm -f %s %s.progress %s', out, out, until or '/nonexistent')
+    command = 'python3 /usr/local/bin/edge_load.py %s --count %d --concurrency %d --timeout %s --progress %s.progress --max %d --pause %s' % (
+        url, count, concurrency, timeout, out, max_requests, pause)
+    if until:
+        command += ' --until %s' % until
+    for item in expect:
+        command += ' --expect %s' % item
+    client.run("sh -c 'nohup %s > %s.part 2>/tmp/%s.err && mv %s.part %s' >/dev/null 2>&1 &" % (command, out, name, out, out))
+    return load_result(client, name) if wait else out
+
+
+def load_progress(client, name):
+    result = client.run('cat /tmp/%s.json.progress', name)
+    return int(result.stdout or 0) if result.rc == 0 else 0
+
+
+def wait_progress(client, name, at_least, timeout=60):
+    deadline = time.monotonic() + timeout
+    while load_progress(client, name) < at_least:
+        assert time.monotonic() < deadline, 'load %s made no progress' % name
+        time.sleep(0.2)
+
+
+def load_result(client, name, timeout=240):
+    deadline = time.monotonic() + timeout
+    while not client.file('/tmp/%s.json' % name).exists:
+        assert time.monotonic() < deadline, 'load %s did not finish: %s' % (name, client.run('cat /tmp/%s.err', name).stdout)
+        time.sleep(0.3)
+    return json.loads(client.file('/tmp/%s.json' % name).content_string)
+
+
+def report(label, result):
+    print('\n%s: %d requests, %d failures, p50 %s ms, p99 %s ms, %s req/s, statuses %s, hosts %s, errors %s' % (
+        label, result['requests'], result['failures'], result['p50_ms'], result['p99_ms'], result['rps'],
+        result['statuses'], result['hosts'], result['errors'][:3]))

@@ -5,7 +5,9 @@ what is measured). Writes a JSON summary to stdout: requests, failures (no answe
 status >= 500), statuses, hosts that answered (from the JSON body), p50/p99 latency in ms,
 and the first few errors. With --until, keeps going past --count until FILE exists (at most
 --max requests), so the loop is known to span an operation of unknown length. --progress
-FILE gets the number of requests done, updated as it goes.
+FILE gets the number of requests done, updated as it goes. --expect KEY=VALUE (repeatable) counts
+an answer whose JSON body does not hold that value as a failure too (e.g. cache=ok). --pause S: each
+worker waits S seconds between its requests (a loop that spans minutes without piling up results).
 """
 import argparse
 import http.client
@@ -26,8 +28,11 @@ parser.add_argument('--max', type=int, default=20000)
 parser.add_argument('--progress')
 parser.add_argument('--host-header')
 parser.add_argument('--timeout', type=float, default=10)
+parser.add_argument('--expect', action='append', default=[])
+parser.add_argument('--pause', type=float, default=0)
 args = parser.parse_args()
 url = urlparse(args.url)
+expected = dict(item.split('=', 1) for item in args.expect)
 context = ssl._create_unverified_context()  # the lab's self-signed certificate
 lock = threading.Lock()
 results = []
@@ -60,9 +65,14 @@ def one():
         body = response.read()
         conn.close()
         try:
-            host = json.loads(body).get('host')
+            payload = json.loads(body)
         except ValueError:
-            host = None
+            payload = {}
+        host = payload.get('host') if isinstance(payload, dict) else None
+        wrong = dict((k, payload.get(k) if isinstance(payload, dict) else None) for k, v in expected.items()
+                     if not isinstance(payload, dict) or str(payload.get(k)) != v)
+        if wrong:
+            return None, host, (time.monotonic() - start) * 1000, 'status %d, unexpected %r' % (response.status, wrong)
         return response.status, host, (time.monotonic() - start) * 1000, None
     except Exception as error:  # noqa: BLE001 - every failure counts
         return None, None, (time.monotonic() - start) * 1000, repr(error)
@@ -71,6 +81,8 @@ def one():
 def worker():
     while take():
         status, host, ms, error = one()
+        if args.pause:
+            time.sleep(args.pause)
         with lock:
             results.append((time.time(), status, host, ms))
             if error and len(errors) < 10:

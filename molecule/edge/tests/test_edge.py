@@ -12,13 +12,20 @@ import time
 
 import pytest
 
-from conftest import (assert_refused, host_address, http_get, lab_host, recap_counts, run_playbook,
-                      start_playbook, tcp_connect, tcp_listeners)
+from conftest import (admin, assert_refused, host_address, http_get, lab_host, load_result, recap_counts, report,
+                      run_playbook, server_rows, start_playbook, tcp_connect, tcp_listeners, wait_progress,
+                      wait_status)
+from conftest import run_load as run_load_from
 
 EDGE = 'ed-edge'
 WEB = ('ed-web1', 'ed-web2')
 URL = 'https://ed-edge/'
 SOCKET = '/run/haproxy/admin.sock'
+
+
+def run_load(client, count, url=URL, **options):
+    """The shared request loop, aimed at the edge's site by default."""
+    return run_load_from(client, count, url, **options)
 
 
 @pytest.fixture(scope='module')
@@ -42,65 +49,6 @@ def outsider():
     return lab_host('ed-outsider')
 
 
-def admin(edge, command):
-    return edge.check_output('echo %s | socat -t 5 stdio unix-connect:%s', command, SOCKET)
-
-
-def server_rows(edge, backend='web'):
-    """{server: {'status': ..., 'scur': int}} from `show stat`."""
-    lines = admin(edge, 'show stat').splitlines()
-    header = lines[0][2:].split(',')
-    rows = {}
-    for line in lines[1:]:
-        row = dict(zip(header, line.split(',')))
-        if row.get('pxname') == backend and row.get('svname') not in ('FRONTEND', 'BACKEND'):
-            rows[row['svname']] = {'status': row['status'], 'scur': int(row['scur'] or 0)}
-    return rows
-
-
-def wait_status(edge, server, prefix, timeout=30, backend='web'):
-    deadline = time.monotonic() + timeout
-    while not server_rows(edge, backend)[server]['status'].startswith(prefix):
-        assert time.monotonic() < deadline, '%s not %s after %ds: %s' % (server, prefix, timeout, server_rows(edge, backend))
-        time.sleep(0.2)
-
-
-def run_load(client, count, url=URL, concurrency=4, until=None, name='load', wait=True, timeout=10):
-    """Start edge_load.py on client; with wait, return its summary."""
-    out = '/tmp/%s.json' % name
-    client.run('rm -f %s %s.progress %s', out, out, until or '/nonexistent')
-    command = 'python3 /usr/local/bin/edge_load.py %s --count %d --concurrency %d --timeout %s --progress %s.progress' % (
-        url, count, concurrency, timeout, out)
-    if until:
-        command += ' --until %s' % until
-    client.run("sh -c 'nohup %s > %s.part 2>/tmp/%s.err && mv %s.part %s' >/dev/null 2>&1 &" % (command, out, name, out, out))
-    return load_result(client, name) if wait else out
-
-
-def load_progress(client, name):
-    result = client.run('cat /tmp/%s.json.progress', name)
-    return int(result.stdout or 0) if result.rc == 0 else 0
-
-
-def wait_progress(client, name, at_least, timeout=60):
-    deadline = time.monotonic() + timeout
-    while load_progress(client, name) < at_least:
-        assert time.monotonic() < deadline, 'load %s made no progress' % name
-        time.sleep(0.2)
-
-
-def load_result(client, name, timeout=240):
-    deadline = time.monotonic() + timeout
-    while not client.file('/tmp/%s.json' % name).exists:
-        assert time.monotonic() < deadline, 'load %s did not finish: %s' % (name, client.run('cat /tmp/%s.err', name).stdout)
-        time.sleep(0.3)
-    return json.loads(client.file('/tmp/%s.json' % name).content_string)
-
-
-def report(label, result):
-    print('\n%s: %d requests, %d failures, p50 %s ms, p99 %s ms, %s req/s, statuses %s, hosts %s, errors %s' % (
-        label, result['requests'], result['failures'], result['p50_ms'], result['p99_ms'], result['rps'],
-        result['statuses'], result['hosts'], result['errors'][:3]))
 
 
 def set_server(server, state, timeout=30):

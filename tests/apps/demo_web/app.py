@@ -1,7 +1,7 @@
 """A tiny web application to deploy with commons.infra.app_release (python3 stdlib only).
 
 GET /health  200 "ok" while the application works.
-GET /status  JSON: the release it runs (the RELEASE file written at deploy time, else
+GET /status  JSON: the host name, the release it runs (the RELEASE file written at deploy time, else
              the name of its release directory), VERSION, start time, python prefix and
              whether the memcached servers in MEMCACHED_SERVERS answer.
 """
@@ -66,6 +66,7 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(200, 'ok\n')
         elif self.path == '/status':
             status = {
+                'host': socket.gethostname(),
                 'release': RELEASE,
                 'version': VERSION,
                 'started': STARTED,
