@@ -87,7 +87,7 @@ def test_ssh_client_config_does_not_reload_sshd():
 
 
 def test_haproxy_validate_string_is_split_into_words():
-    plan = config_repo_plan(['/etc/haproxy/haproxy.cfg'], DEFAULT_ACTIONS)
+    plan = config_repo_plan(['/etc/haproxy/errors/503.http'], DEFAULT_ACTIONS)
     assert plan['validations'][0]['command'] == ['haproxy', '-c', '-q', '-f', '/etc/haproxy/haproxy.cfg']
 
 
@@ -113,7 +113,7 @@ def test_reload_stays_when_only_reload_actions_match():
 
 
 def test_services_follow_the_order_of_the_actions_not_of_the_paths():
-    plan = config_repo_plan(['/etc/memcached.conf', '/etc/nginx/nginx.conf', '/etc/haproxy/haproxy.cfg'],
+    plan = config_repo_plan(['/etc/memcached.conf', '/etc/nginx/sites-enabled/x', '/etc/haproxy/certs/site.pem'],
                             DEFAULT_ACTIONS + [MEMCACHED_ACTION])
     assert [s['service'] for s in plan['services']] == ['nginx', 'haproxy', 'memcached']
 
@@ -168,9 +168,9 @@ def test_nothing_changed_is_an_empty_plan():
 
 
 def test_duplicate_changed_paths_are_merged():
-    plan = config_repo_plan(['/etc/nginx/a', '/etc/nginx/a', '/etc//nginx/./a'], DEFAULT_ACTIONS)
-    assert plan['changed_paths'] == ['/etc/nginx/a']
-    assert plan['services'][0]['paths'] == ['/etc/nginx/a']
+    plan = config_repo_plan(['/etc/nginx/conf.d/a', '/etc/nginx/conf.d/a', '/etc//nginx/./conf.d/a'], DEFAULT_ACTIONS)
+    assert plan['changed_paths'] == ['/etc/nginx/conf.d/a']
+    assert plan['services'][0]['paths'] == ['/etc/nginx/conf.d/a']
 
 
 @pytest.mark.parametrize('actions,message', [
