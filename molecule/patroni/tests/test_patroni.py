@@ -4,6 +4,7 @@ switched over, and etcd loses one then two members. Every acknowledged commit mu
 and no two members may be writable at once. Figures are printed (run with -s)."""
 import json
 import os
+import shlex
 import subprocess
 import time
 
@@ -13,6 +14,7 @@ from conftest import assert_refused, lab_host, run_playbook, tcp_connect
 
 LAYER = '../../playbooks/patroni.yml'
 SWITCHOVER = '../../playbooks/patroni_switchover.yml'
+ROLLING = '../../playbooks/patroni_rolling_restart.yml'
 DB_HOSTS = ['pt-db1', 'pt-db2', 'pt-db3']
 CLIENT = 'pt-client'
 NETWORK = 'commons-infra-patroni'
@@ -95,18 +97,15 @@ def addresses():
 
 @pytest.fixture(scope='module')
 def client(addresses):
-    host = lab_host(CLIENT)
-    with open(os.path.join(os.path.dirname(__file__), 'writeloop.py')) as source:
-        host.run('cat > %s <<\'EOF\'\n%s\nEOF' % (LOOP, source.read()))
+    docker('cp', os.path.join(os.path.dirname(__file__), 'writeloop.py'), '%s:%s' % (CLIENT, LOOP))
     wait_for(healthy_cluster, 180, 'a healthy cluster before the tests')
-    return host
+    return lab_host(CLIENT)
 
 
 def start_loop(client, addresses, run, seconds):
-    member_dsns = ' '.join("'host=%s port=5432 dbname=app user=app password=%s'" % (a, APP_PASSWORD)
-                           for a in addresses.values())
-    client.run("nohup python3 %s %s %d '%s' %s > /tmp/%s.json 2>/tmp/%s.err &", LOOP, run, seconds, WRITE_DSN,
-               member_dsns, run, run)
+    member_dsns = ['host=%s port=5432 dbname=app user=app password=%s' % (a, APP_PASSWORD) for a in addresses.values()]
+    command = ['python3', LOOP, run, str(seconds), WRITE_DSN] + member_dsns
+    docker('exec', '-d', CLIENT, 'sh', '-c', '%s > /tmp/%s.json 2> /tmp/%s.err' % (shlex.join(command), run, run))
     # The loop is running once its first row is acknowledged.
     wait_for(lambda: count_rows(client, run) > 0, 30, 'the first acknowledged row of %s' % run)
 
@@ -168,20 +167,39 @@ def test_etcd_refuses_patroni_outside_its_prefix(client):
     assert proc.returncode != 0 and 'permission denied' in proc.stdout, proc.stdout
 
 
-def test_failover_when_the_leader_container_is_killed(client, addresses):
+def crash(host):
+    """SIGKILL Patroni and every PostgreSQL process of the member at once (the unit's whole
+    cgroup), with systemd told not to restart it: a crashed member that stays down."""
+    on(host, "mkdir -p /run/systemd/system/patroni.service.d && printf '[Service]\\nRestart=no\\n' "
+             "> /run/systemd/system/patroni.service.d/crash-test.conf && systemctl daemon-reload "
+             "&& systemctl kill --signal=SIGKILL patroni")
+
+
+def recover(host):
+    on(host, 'rm -f /run/systemd/system/patroni.service.d/crash-test.conf && systemctl daemon-reload '
+             '&& systemctl reset-failed patroni; systemctl start patroni')
+
+
+def test_failover_when_the_leader_crashes(client, addresses):
     old = leader()
-    start_loop(client, addresses, 'kill', 45)
-    wait_for(lambda: count_rows(client, 'kill') >= 20, 30, 'rows written before the fault')
+    start_loop(client, addresses, 'crash', 45)
+    wait_for(lambda: count_rows(client, 'crash') >= 20, 30, 'rows written before the fault')
     started = time.monotonic()
-    docker('kill', old)
-    new = wait_for(lambda: leader([h for h in DB_HOSTS if h != old]), FAILOVER_BOUND_S,
-                   'a new leader after killing %s' % old)
-    print('\nkill: %s killed, %s elected after %.1f s (no playbook run)' % (old, new, time.monotonic() - started))
-    assert new != old
-    check_no_loss(client, finish_loop(client, 'kill', 45), 'leader killed')
-    docker('start', old)
+    crash(old)
+    try:
+        wait_for(lambda: on(old, 'pgrep -u postgres -x postgres', check=False).returncode != 0, 10,
+                 'every postgres process of %s gone' % old)
+        new = wait_for(lambda: leader([h for h in DB_HOSTS if h != old]), FAILOVER_BOUND_S,
+                       'a new leader after killing %s' % old)
+        print('\ncrash: Patroni and PostgreSQL of %s killed, %s elected after %.1f s (no playbook run)'
+              % (old, new, time.monotonic() - started))
+        assert new != old
+        check_no_loss(client, finish_loop(client, 'crash', 45), 'leader crashed')
+    finally:
+        recover(old)
     wait_for(lambda: healthy_cluster(), 240, '%s back as a streaming replica' % old)
     assert leader() == new
+    print('crash: %s rejoined as a streaming replica' % old)
 
 
 def test_failover_when_the_leader_is_cut_off_the_network(client, addresses):
@@ -189,7 +207,10 @@ def test_failover_when_the_leader_is_cut_off_the_network(client, addresses):
     start_loop(client, addresses, 'cut', 45)
     wait_for(lambda: count_rows(client, 'cut') >= 20, 30, 'rows written before the fault')
     started = time.monotonic()
-    docker('network', 'disconnect', NETWORK, old)
+    # The cut is made inside the member (its link down): docker network disconnect/connect
+    # would hand it another address, which etcd's member list and Patroni's would not know.
+    route = on(old, 'ip route show default').stdout.strip()
+    on(old, 'ip link set eth0 down')
     try:
         new = wait_for(lambda: leader([h for h in DB_HOSTS if h != old]), FAILOVER_BOUND_S,
                        'a new leader after cutting %s off' % old)
@@ -199,7 +220,7 @@ def test_failover_when_the_leader_is_cut_off_the_network(client, addresses):
                             check=False).stdout.strip() in ('t', ''), TTL_S * 3, '%s to stop being writable' % old)
         check_no_loss(client, finish_loop(client, 'cut', 45), 'leader cut off')
     finally:
-        docker('network', 'connect', NETWORK, old, check=False)
+        on(old, 'ip link set eth0 up && (ip route replace %s || true)' % route, check=False)
     wait_for(lambda: healthy_cluster(), 240, '%s back as a streaming replica' % old)
     timelines = {m['Member']: m.get('TL') for m in members()}
     print('\ncut: %s rejoined as a replica and streams; timelines %s' % (old, timelines))
@@ -252,6 +273,23 @@ def test_switchover_runbook_loses_nothing(client, addresses):
     assert rc == 0, out[-3000:]
     assert leader() == candidate
     check_no_loss(client, finish_loop(client, 'switchover', 40), 'switchover %s -> %s' % (old, candidate))
+
+
+def test_rolling_restart_runbook_loses_nothing(client, addresses):
+    listed = wait_for(healthy_cluster, 120, 'a healthy cluster')
+    old = [m['Member'] for m in listed if m['Role'] == 'Leader'][0]
+    before = {h: on(h, "runuser -u postgres -- psql -XAtq -c 'SELECT pg_postmaster_start_time()'").stdout.strip()
+              for h in DB_HOSTS}
+    start_loop(client, addresses, 'rolling', 60)
+    started = time.monotonic()
+    rc, out = run_playbook(ROLLING)
+    assert rc == 0, out[-3000:]
+    print('\nrolling restart: %.1f s for three members, leader %s -> %s' % (time.monotonic() - started, old, leader()))
+    after = {h: on(h, "runuser -u postgres -- psql -XAtq -c 'SELECT pg_postmaster_start_time()'").stdout.strip()
+             for h in DB_HOSTS}
+    assert all(before[h] != after[h] for h in DB_HOSTS), (before, after)
+    assert leader() != old
+    check_no_loss(client, finish_loop(client, 'rolling', 60), 'rolling restart')
 
 
 @pytest.mark.parametrize('playbook, extra_vars, message, host', [
