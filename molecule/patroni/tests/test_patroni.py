@@ -22,7 +22,7 @@ APP_PASSWORD = 'lab-app-secret'             # group_vars/all.yml
 ETCD_ROOT = 'root:lab-etcd-root-secret'     # group_vars/all.yml
 TTL_S = 12                                  # group_vars/db.yml: patroni_ttl
 FAILOVER_BOUND_S = 60                       # a new leader well within this (ttl 12 s + promotion)
-LOOP = '/tmp/writeloop.py'
+LOOP = '/var/tmp/writeloop.py'  # docker cp cannot write into the container's /tmp (a tmpfs)
 WRITE_DSN = 'host=127.0.0.1 port=5000 dbname=app user=app password=%s' % APP_PASSWORD
 
 testinfra_hosts = [CLIENT]
