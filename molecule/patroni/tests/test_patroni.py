@@ -29,8 +29,12 @@ testinfra_hosts = [CLIENT]
 
 
 def docker(*args, check=True, timeout=120):
-    proc = subprocess.run(['docker'] + list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=timeout, check=False)
+    try:
+        proc = subprocess.run(['docker'] + list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as expired:
+        # A member cut off the network keeps etcdctl/patronictl waiting: that is an answer too.
+        proc = subprocess.CompletedProcess(expired.cmd, 124, stdout='timed out after %s s' % timeout)
     if check:
         assert proc.returncode == 0, proc.stdout
     return proc
@@ -144,12 +148,12 @@ def check_no_loss(client, result, label):
 
 
 def test_cluster_forms_with_one_leader_two_streaming_replicas_one_synchronous(client):
-    listed = healthy_cluster()
-    assert listed, members()
-    health = on('pt-db1', 'ETCDCTL_USER=%s etcdctl --cacert /etc/etcd/tls/ca.crt --endpoints https://127.0.0.1:2379 '
-                'endpoint health --cluster -w json' % ETCD_ROOT)
-    endpoints = json.loads(health.stdout)
-    assert len(endpoints) == 3 and all(e['health'] for e in endpoints), health.stdout
+    listed = wait_for(healthy_cluster, 60, 'one leader, two streaming replicas, one synchronous')
+    health = wait_for(lambda: on('pt-db1', 'ETCDCTL_USER=%s etcdctl --cacert /etc/etcd/tls/ca.crt --endpoints '
+                                 'https://127.0.0.1:2379 endpoint health --cluster -w json 2>/dev/null' % ETCD_ROOT,
+                                 check=False).stdout.strip(), 60, 'etcd to report its members\' health')
+    endpoints = json.loads(health)
+    assert len(endpoints) == 3 and all(e['health'] for e in endpoints), health
     print('\ncluster: %s; etcd: %d healthy members'
           % (', '.join('%s %s %s' % (m['Member'], m['Role'], m['State']) for m in listed), len(endpoints)))
 
@@ -168,8 +172,12 @@ def test_ports_are_closed_to_outsiders(client, addresses):
 
 
 def test_etcd_refuses_patroni_outside_its_prefix(client):
-    proc = on('pt-db1', "ETCDCTL_USER=patroni:lab-etcd-patroni-secret etcdctl --cacert /etc/etcd/tls/ca.crt "
-              "--endpoints https://127.0.0.1:2379 put /other/key x", check=False)
+    def attempt(key):
+        return on('pt-db1', "ETCDCTL_USER=patroni:lab-etcd-patroni-secret etcdctl --cacert /etc/etcd/tls/ca.crt "
+                  "--endpoints https://127.0.0.1:2379 put %s x" % key, check=False)
+    # Patroni's user writes under /service/ (answered at all, so etcd is up), nowhere else.
+    wait_for(lambda: attempt('/service/lab-test-key').returncode == 0, 60, "a write under Patroni's prefix")
+    proc = attempt('/other/key')
     assert proc.returncode != 0 and 'permission denied' in proc.stdout, proc.stdout
 
 
