@@ -112,12 +112,15 @@ def client(addresses):
     return lab_host(CLIENT)
 
 
-def start_loop(client, addresses, run, seconds):
+def start_loop(client, addresses, name, seconds):
+    """Start a loop; its run id (rows of earlier runs of the scenario stay in the table)."""
+    run = '%s-%d' % (name, time.time())
     member_dsns = ['host=%s port=5432 dbname=app user=app password=%s' % (a, APP_PASSWORD) for a in addresses.values()]
     command = ['python3', LOOP, run, str(seconds), WRITE_DSN] + member_dsns
     docker('exec', '-d', CLIENT, 'sh', '-c', '%s > /tmp/%s.json 2> /tmp/%s.err' % (shlex.join(command), run, run))
     # The loop is running once its first row is acknowledged.
     wait_for(lambda: count_rows(client, run) > 0, 30, 'the first acknowledged row of %s' % run)
+    return run
 
 
 def count_rows(client, run):
@@ -196,8 +199,8 @@ def recover(host):
 
 def test_failover_when_the_leader_crashes(client, addresses):
     old = leader()
-    start_loop(client, addresses, 'crash', 45)
-    wait_for(lambda: count_rows(client, 'crash') >= 20, 30, 'rows written before the fault')
+    run = start_loop(client, addresses, 'crash', 45)
+    wait_for(lambda: count_rows(client, run) >= 20, 30, 'rows written before the fault')
     started = time.monotonic()
     crash(old)
     try:
@@ -207,7 +210,7 @@ def test_failover_when_the_leader_crashes(client, addresses):
         print('\ncrash: Patroni and PostgreSQL of %s killed, %s elected after %.1f s (no playbook run)'
               % (old, new, time.monotonic() - started))
         assert new != old
-        check_no_loss(client, finish_loop(client, 'crash', 45), 'leader crashed')
+        check_no_loss(client, finish_loop(client, run, 45), 'leader crashed')
     finally:
         recover(old)
     wait_for(lambda: healthy_cluster(), 240, '%s back as a streaming replica' % old)
@@ -217,8 +220,8 @@ def test_failover_when_the_leader_crashes(client, addresses):
 
 def test_failover_when_the_leader_is_cut_off_the_network(client, addresses):
     old = leader()
-    start_loop(client, addresses, 'cut', 45)
-    wait_for(lambda: count_rows(client, 'cut') >= 20, 30, 'rows written before the fault')
+    run = start_loop(client, addresses, 'cut', 45)
+    wait_for(lambda: count_rows(client, run) >= 20, 30, 'rows written before the fault')
     started = time.monotonic()
     # The cut is made inside the member (its link down): docker network disconnect/connect
     # would hand it another address, which etcd's member list and Patroni's would not know.
@@ -230,7 +233,7 @@ def test_failover_when_the_leader_is_cut_off_the_network(client, addresses):
         # The cut-off leader cannot renew its key in etcd: it must demote itself.
         wait_for(lambda: on(old, "runuser -u postgres -- psql -XAtq -c 'SELECT pg_is_in_recovery()'",
                             check=False).stdout.strip() in ('t', ''), TTL_S * 3, '%s to stop being writable' % old)
-        check_no_loss(client, finish_loop(client, 'cut', 45), 'leader cut off')
+        check_no_loss(client, finish_loop(client, run, 45), 'leader cut off')
     finally:
         on(old, 'ip link set eth0 up && (ip route replace %s || true)' % route, check=False)
     wait_for(lambda: healthy_cluster(), 240, '%s back as a streaming replica' % old)
@@ -243,8 +246,8 @@ def test_losing_one_etcd_member_changes_nothing(client, addresses):
     other = [h for h in DB_HOSTS if h != current][0]
     on(other, 'systemctl stop etcd')
     try:
-        start_loop(client, addresses, 'etcd1', 2 * TTL_S)
-        result = finish_loop(client, 'etcd1', 2 * TTL_S)
+        run = start_loop(client, addresses, 'etcd1', 2 * TTL_S)
+        result = finish_loop(client, run, 2 * TTL_S)
         assert leader() == current
         check_no_loss(client, result, 'one etcd member down')
         assert result['longest_gap_s'] < 5, result['longest_gap_s']
@@ -255,7 +258,7 @@ def test_losing_one_etcd_member_changes_nothing(client, addresses):
 def test_losing_two_etcd_members_makes_the_cluster_read_only_until_they_return(client, addresses):
     current = leader()
     stopped = [h for h in DB_HOSTS if h != current]
-    start_loop(client, addresses, 'etcd2', 90)
+    run = start_loop(client, addresses, 'etcd2', 90)
     started = time.monotonic()
     for host in stopped:
         on(host, 'systemctl stop etcd')
@@ -272,7 +275,7 @@ def test_losing_two_etcd_members_makes_the_cluster_read_only_until_they_return(c
     back = time.monotonic()
     wait_for(leader, FAILOVER_BOUND_S * 2, 'a writable leader after etcd recovers')
     print('etcd back: a leader again after %.1f s' % (time.monotonic() - back))
-    check_no_loss(client, finish_loop(client, 'etcd2', 90), 'etcd quorum lost and back')
+    check_no_loss(client, finish_loop(client, run, 90), 'etcd quorum lost and back')
     wait_for(lambda: healthy_cluster(), 180, 'a healthy cluster after etcd recovers')
 
 
@@ -280,11 +283,11 @@ def test_switchover_runbook_loses_nothing(client, addresses):
     listed = wait_for(healthy_cluster, 120, 'a healthy cluster')
     old = [m['Member'] for m in listed if m['Role'] == 'Leader'][0]
     candidate = [m['Member'] for m in listed if m['Role'] == 'Sync Standby'][0]
-    start_loop(client, addresses, 'switchover', 40)
+    run = start_loop(client, addresses, 'switchover', 40)
     rc, out = run_playbook(SWITCHOVER, extra_vars={'patroni_switchover_candidate': candidate})
     assert rc == 0, out[-3000:]
     assert leader() == candidate
-    check_no_loss(client, finish_loop(client, 'switchover', 40), 'switchover %s -> %s' % (old, candidate))
+    check_no_loss(client, finish_loop(client, run, 40), 'switchover %s -> %s' % (old, candidate))
 
 
 def test_rolling_restart_runbook_loses_nothing(client, addresses):
@@ -292,7 +295,7 @@ def test_rolling_restart_runbook_loses_nothing(client, addresses):
     old = [m['Member'] for m in listed if m['Role'] == 'Leader'][0]
     before = {h: on(h, "runuser -u postgres -- psql -XAtq -c 'SELECT pg_postmaster_start_time()'").stdout.strip()
               for h in DB_HOSTS}
-    start_loop(client, addresses, 'rolling', 60)
+    run = start_loop(client, addresses, 'rolling', 60)
     started = time.monotonic()
     rc, out = run_playbook(ROLLING)
     assert rc == 0, out[-3000:]
@@ -301,7 +304,7 @@ def test_rolling_restart_runbook_loses_nothing(client, addresses):
              for h in DB_HOSTS}
     assert all(before[h] != after[h] for h in DB_HOSTS), (before, after)
     assert leader() != old
-    check_no_loss(client, finish_loop(client, 'rolling', 60), 'rolling restart')
+    check_no_loss(client, finish_loop(client, run, 60), 'rolling restart')
 
 
 @pytest.mark.parametrize('playbook, extra_vars, message, host', [
