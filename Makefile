@@ -9,7 +9,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/pypath
 export ANSIBLE_ROLES_PATH := $(CURDIR)/roles
 export COMMONS_INFRA_LAB_KEY := $(CURDIR)/.cache/lab/admin_ed25519.pub
 
-.PHONY: all venv collection lab test lint sanity units importer molecule demo demo-down bench clean
+.PHONY: all venv collection lab test lint sanity units importer molecule demo demo-down bench release docs clean
 
 all: test
 
@@ -57,6 +57,15 @@ demo-down: venv
 
 bench: lab
 	@scripts/bench.sh
+
+# The changelog for galaxy.yml's version (fragments consumed: commit the result), the
+# tarball in dist/ and the execution environment's build context (dist/ee-context).
+release: venv
+	@scripts/release.sh
+
+# The docs site, static HTML in dist/docs/ (offline, warnings as errors).
+docs: venv
+	@scripts/docs.sh
 
 clean:
 	rm -rf .cache tests/output *.tar.gz

@@ -40,7 +40,7 @@ def scenario(command):
 
 
 def load(url, requests, concurrency):
-    run = sh(['docker', 'exec', CLIENT, '/usr/local/bin/edge_load.py', url, '--count', str(requests),
+    run = sh(['docker', 'exec', CLIENT, 'python3', '/usr/local/bin/edge_load.py', url, '--count', str(requests),
               '--concurrency', str(concurrency)])
     if run.returncode != 0:
         sys.exit('load on %s failed: %s' % (url, run.stdout[-2000:]))

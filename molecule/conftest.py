@@ -54,6 +54,16 @@ def udp_answers(from_host, address, port, payload_hex, timeout=2):
     return from_host.run('python3 -c %s %s %s %s', probe, address, str(port), payload_hex).rc == 0
 
 
+def wait_for(predicate, timeout, interval=0.5):
+    """Poll predicate until it is true or timeout seconds pass; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
 def wait_for_listener(host, port, timeout=30):
     """Wait until something on host listens on TCP port (a started unit may not listen yet)."""
     deadline = time.monotonic() + timeout
@@ -73,9 +83,15 @@ def udp_listeners(host, port):
     return {line.split()[3].rsplit(':', 1)[0].strip('[]') for line in out.splitlines() if line.strip()}
 
 
-def run_playbook(playbook, extra_vars=None, check=False, limit=None):
-    """Run a playbook of the scenario against its instances; returns (rc, output)."""
-    cmd = ['ansible-playbook', '-i', INVENTORY, os.path.join(SCENARIO_DIR, playbook)]
+def run_playbook(playbook, extra_vars=None, check=False, limit=None, inventories=()):
+    """Run a playbook of the scenario against its instances; returns (rc, output).
+
+    inventories: more inventory sources after the scenario's (their host_vars win), e.g.
+    a directory standing for the operator's inventory update after a runbook."""
+    cmd = ['ansible-playbook', '-i', INVENTORY]
+    for inventory in inventories:
+        cmd += ['-i', str(inventory)]
+    cmd.append(os.path.join(SCENARIO_DIR, playbook))
     if extra_vars:
         cmd += ['-e', json.dumps(extra_vars)]
     if check:

@@ -163,7 +163,6 @@ def set_state(socket_path, server, action, backends=None, timeout=60.0, wait_up=
         if not missing:
             return result
         if clock() >= deadline:
-            raise HaproxyAdminError('%s of %s not verified after %ss: %s' % (
-                action, server, timeout, '; '.join('%s: status %s, %d current sessions' % (r['backend'], r['status'], r['scur'])
-                                                  for r in missing)))
+            details = '; '.join('%s: status %s, %d current sessions' % (r['backend'], r['status'], r['scur']) for r in missing)
+            raise HaproxyAdminError('%s of %s not verified after %ss: %s' % (action, server, timeout, details))
         sleep(interval)

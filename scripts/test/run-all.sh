@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: every check as a step, run with bounded concurrency.
 #   JOBS=N        steps at once (default: cores + 1; scenarios wait on the network and apt)
-#   LAB_HOSTS=N   lab containers at once (default: one per 3 GiB of memory)
+#   LAB_HOSTS=N   lab containers at once (default: one per 3 GiB of memory, MemTotal rounded up: 8 on 24 GiB)
 #   SCENARIOS="a b"  only these molecule scenarios (the static steps always run)
 # A step's full log is .cache/test-logs/<step>.log; one line is printed per step as
 # it ends; a failed step does not stop the others. The run ends with a timing table
@@ -33,6 +33,7 @@ if [ "${1:-}" = --step ]; then
     sanity) exec scripts/test/sanity.sh ;;
     units) exec .venv/bin/pytest tests/unit -q -p no:cacheprovider ;;
     importer) exec scripts/test/importer.sh ;;
+    docs-lint) exec scripts/test/docs-lint.sh ;;
     molecule-*) exec scripts/test/scenario.sh "${2#molecule-}" test ;;
     *) echo "unknown step $2" >&2; exit 2 ;;
   esac
@@ -50,11 +51,11 @@ export VENV_STATE ANSIBLE_TEST_VENVS
 cores=$(nproc)
 mem_gib=$(awk '/^MemTotal:/ {print int($2 / 1048576)}' /proc/meminfo)
 JOBS=${JOBS:-$((cores + 1))}
-LAB_HOSTS=${LAB_HOSTS:-$((mem_gib / 3 > 2 ? mem_gib / 3 : 2))}
+LAB_HOSTS=${LAB_HOSTS:-$(((mem_gib + 1) / 3 > 2 ? (mem_gib + 1) / 3 : 2))}
 
 # The steps: the lab first (scenarios need it), static checks, then every scenario.
 declare -A needs hosts estimate previous
-steps=(lab lint sanity units importer)
+steps=(lab lint sanity units importer docs-lint)
 for scenario_file in molecule/*/molecule.yml; do
   scenario=$(basename "$(dirname "$scenario_file")")
   if [ -n "${SCENARIOS:-}" ] && [[ " $SCENARIOS " != *" $scenario "* ]]; then
@@ -72,11 +73,14 @@ fi
 
 # Longest first (the last run's times, else a rough guess), so that the longest
 # step does not start last and stretch the run.
-if [ -f "$logs/timings.prev.tsv" ]; then
+# A fresh clone has no run of its own yet: it orders by the reference times committed
+# with the suite (scripts/test/timings.reference.tsv, a full run's timings.tsv).
+for times in scripts/test/timings.reference.tsv "$logs/timings.prev.tsv"; do
+  [ -f "$times" ] || continue
   while IFS=$'\t' read -r name _ _ seconds _; do
     [ "$name" = step ] || previous[$name]=$seconds
-  done <"$logs/timings.prev.tsv"
-fi
+  done <"$times"
+done
 for name in "${steps[@]}"; do
   case $name in
     lab) guess=1000000 ;;  # always first: everything with containers waits for it
@@ -204,7 +208,7 @@ sum=0 critical=0 critical_name=
 } >"$logs/timings.tsv"
 
 echo
-echo "timings (.cache/test-logs/timings.tsv; 'previous' is the last run's):"
+echo "timings (.cache/test-logs/timings.tsv; 'previous' is the last run's, else scripts/test/timings.reference.tsv):"
 { head -n 1 "$logs/timings.tsv"; tail -n +2 "$logs/timings.tsv" | sort -t$'\t' -k4,4nr; } |
   awk -F'\t' '{printf "  %-28s %-7s %6s %8s %9s   %s\n", $1, $2, $3, $4, $5, $6}'
 need=${needs[$critical_name]:-}

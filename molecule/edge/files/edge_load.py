@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """A bounded HTTP(S) load loop: edge_load.py URL --count N [--concurrency C] [--until FILE --max M]
 
 Each request opens its own connection (so a reload's closed keep-alive connections are not
@@ -83,7 +82,7 @@ def worker():
 
 
 started = time.time()
-threads = [threading.Thread(target=worker) for _ in range(args.concurrency)]
+threads = [threading.Thread(target=worker) for dummy in range(args.concurrency)]
 for thread in threads:
     thread.start()
 for thread in threads:

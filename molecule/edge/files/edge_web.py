@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """A small real HTTP service for the edge scenario (python3 stdlib only).
 
 GET /            JSON naming the host that answered (the tests count hosts)

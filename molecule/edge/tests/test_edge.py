@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import (INVENTORY, SCENARIO_DIR, assert_refused, host_address, http_get, lab_host, recap_counts,
+from conftest import (INVENTORY, SCENARIO_DIR, host_address, http_get, lab_host, recap_counts,
                       run_playbook, tcp_connect, tcp_listeners)
 
 EDGE = 'ed-edge'
@@ -24,6 +24,17 @@ SOCKET = '/run/haproxy/admin.sock'
 @pytest.fixture(scope='module')
 def edge():
     return lab_host(EDGE)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def every_server_in_rotation(edge):
+    """Admin states survive reloads and restarts (the state file): start from every server ready."""
+    for line in admin(edge, 'show servers state').splitlines()[2:]:
+        fields = line.split()
+        if len(fields) > 3:
+            admin(edge, 'set server %s/%s state ready' % (fields[1], fields[3]))
+    for server in WEB:
+        wait_status(edge, server, 'UP')
 
 
 @pytest.fixture(scope='module')
@@ -58,7 +69,7 @@ def run_load(client, count, url=URL, concurrency=4, until=None, name='load', wai
     """Start edge_load.py on client; with wait, return its summary."""
     out = '/tmp/%s.json' % name
     client.run('rm -f %s %s.progress %s', out, out, until or '/nonexistent')
-    command = '/usr/local/bin/edge_load.py %s --count %d --concurrency %d --timeout %s --progress %s.progress' % (
+    command = 'python3 /usr/local/bin/edge_load.py %s --count %d --concurrency %d --timeout %s --progress %s.progress' % (
         url, count, concurrency, timeout, out)
     if until:
         command += ' --until %s' % until
@@ -93,7 +104,8 @@ def report(label, result):
 
 
 def start_playbook(playbook, extra_vars=None):
-    cmd = ['ansible-playbook', '-i', INVENTORY, os.path.join(SCENARIO_DIR, playbook)]
+    """ansible-playbook in the background, on the scenario's whole inventory directory (with extra_hosts.ini)."""
+    cmd = ['ansible-playbook', '-i', os.path.dirname(INVENTORY), os.path.join(SCENARIO_DIR, playbook)]
     if extra_vars:
         cmd += ['-e', json.dumps(extra_vars)]
     env = dict(os.environ, ANSIBLE_FORCE_COLOR='0', ANSIBLE_NOCOLOR='1')
@@ -190,6 +202,16 @@ def test_stopping_one_web_app_during_load_fails_no_request(edge, lab, outsider):
 
 
 def test_drain_lets_in_flight_requests_finish_then_sends_none(edge, outsider):
+    try:
+        drain_and_check(edge, outsider)
+    finally:
+        rc, out, dummy = set_server('ed-web1', 'enable')
+    assert rc == 0, out[-3000:]
+    back = run_load(outsider, 60, name='enabled')
+    assert back['failures'] == 0 and back['hosts'].get('ed-web1', 0) > 0, back['hosts']
+
+
+def drain_and_check(edge, outsider):
     # Six 20-second requests, three on each web host by round robin.
     run_load(outsider, 6, url=URL + 'slow?s=20', concurrency=6, name='inflight', wait=False, timeout=40)
     deadline = time.monotonic() + 20
@@ -211,10 +233,6 @@ def test_drain_lets_in_flight_requests_finish_then_sends_none(edge, outsider):
     # A reload keeps the drain (server states are saved before it).
     edge.check_output('systemctl reload haproxy')
     assert server_rows(edge)['ed-web1']['status'] == 'DRAIN'
-    rc, out, _ = set_server('ed-web1', 'enable')
-    assert rc == 0, out[-3000:]
-    back = run_load(outsider, 60, name='enabled')
-    assert back['failures'] == 0 and back['hosts'].get('ed-web1', 0) > 0, back['hosts']
 
 
 def test_drain_of_a_server_already_down_does_not_hang(edge, lab):
@@ -226,11 +244,11 @@ def test_drain_of_a_server_already_down_does_not_hang(edge, lab):
         print('\ndrain of a server already down: rc %d in %.1f s (bound 20 s)' % (rc, took))
         assert rc == 0, out[-3000:]
         assert 'not verified' not in out
-        rc, out, _ = set_server('ed-web2', 'disable', timeout=20)
+        rc, out, dummy = set_server('ed-web2', 'disable', timeout=20)
         assert rc == 0 and server_rows(edge)['ed-web2']['status'] == 'MAINT', out[-3000:]
     finally:
         web2.check_output('systemctl start edge-web')
-    rc, out, _ = set_server('ed-web2', 'enable')
+    rc, out, dummy = set_server('ed-web2', 'enable')
     assert rc == 0, out[-3000:]
     wait_status(edge, 'ed-web2', 'UP')
 
@@ -284,6 +302,17 @@ def test_rate_limit_answers_429_past_the_rate_and_not_below(lab):
 
 # ------------------------------------------------------------------ refused input and config
 
+def refused(extra_vars, messages):
+    """The edge playbook with bad input fails, saying every message, and changes nothing."""
+    proc = start_playbook('edge_only.yml', extra_vars)
+    out = proc.communicate(timeout=600)[0]
+    flat = ' '.join(out.split())
+    assert proc.returncode != 0, out[-3000:]
+    for message in messages:
+        assert message in flat, out[-3000:]
+    assert recap_counts(out, EDGE)['changed'] == 0, out[-3000:]
+
+
 def test_bad_input_fails_before_any_change_naming_the_variable(edge):
     config = edge.file('/etc/haproxy/haproxy.cfg').content_string
     backends = [
@@ -292,20 +321,20 @@ def test_bad_input_fails_before_any_change_naming_the_variable(edge):
         {'name': 'typo', 'servers': [{'name': 'a', 'address': '10.0.0.300', 'port': 80}]},
         {'name': 'fast', 'balance': 'fastest', 'group': 'web', 'port': 8080},
     ]
-    assert_refused('edge_only.yml', {'haproxy_backends': backends}, [
+    refused({'haproxy_backends': backends}, [
         "haproxy_backends[0] (gone).group: no inventory group 'solr_hosts'",
         "haproxy_backends[1] (empty).group: inventory group 'solr_replicas' has no hosts",
         "haproxy_backends[2] (typo).servers[0].address must be an IP address or a host name, got '10.0.0.300'",
         "haproxy_backends[3] (fast).balance must be one of",
-    ], EDGE)
+    ])
     sites = [
         {'name': 'one', 'server_names': ['ed-edge'], 'upstream': ['127.0.0.1:8080']},
         {'name': 'two', 'server_names': ['ed-edge'], 'upstream': ['127.0.0.1:8080']},
     ]
-    assert_refused('edge_only.yml', {'nginx_sites': sites, 'nginx_rate_zones': [{'name': 'api', 'rate': '2 per second'}]}, [
+    refused({'nginx_sites': sites, 'nginx_rate_zones': [{'name': 'api', 'rate': '2 per second'}]}, [
         "nginx_rate_zones[0] (api).rate must be a rate like 1r/s or 180r/m, got '2 per second'",
         'nginx_sites: server name ed-edge on port 80 is claimed by one, two',
-    ], EDGE)
+    ])
     assert edge.file('/etc/haproxy/haproxy.cfg').content_string == config
 
 

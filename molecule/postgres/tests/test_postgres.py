@@ -7,7 +7,7 @@ import uuid
 import pytest
 import testinfra
 
-from conftest import host_address, recap_counts, run_playbook, tcp_connect
+from conftest import host_address, recap_counts, run_playbook, tcp_connect, wait_for
 
 # The layer playbook alone (converge.yml adds base's firewall): what an operator re-runs.
 LAYER = '../../playbooks/postgres.yml'
@@ -41,15 +41,6 @@ def client_psql(client, address, sql, user='openlibrary', password=APP_PASSWORD,
 
 def main_pid(host):
     return host.check_output('systemctl show -p MainPID --value %s', SERVICE)
-
-
-def wait_for(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return predicate()
 
 
 @pytest.fixture
@@ -188,7 +179,7 @@ def test_sync_commit_waits_for_the_sync_standby_and_completes_when_it_returns(ho
     query(host, 'DROP TABLE sync_probe', db='openlibrary')
 
 
-def test_check_mode_on_the_converged_cluster_changes_nothing():
+def test_check_mode_on_the_converged_cluster_changes_nothing(host):
     started = time.monotonic()
     rc, out = run_playbook(LAYER, check=True)
     assert rc == 0, out[-3000:]
@@ -332,3 +323,39 @@ def test_6432_is_closed_to_hosts_outside_the_allowed_groups(host, lab):
     address = host_address(host)
     assert tcp_connect(lab('pg-client'), address, 6432)
     assert not tcp_connect(testinfra.get_host('local://'), address, 6432)
+
+
+HELD_SESSION = r'''
+import os, sys, time
+import psycopg2
+conn = psycopg2.connect(host=sys.argv[1], port=6432, dbname='openlibrary', user='openlibrary', password=sys.argv[2])
+conn.autocommit = True
+cur = conn.cursor()
+cur.execute('SELECT pg_backend_pid()')
+print('before', cur.fetchone()[0], flush=True)
+deadline = time.monotonic() + 300
+while not os.path.exists('/tmp/held.go') and time.monotonic() < deadline:
+    time.sleep(0.2)
+cur.execute('SELECT 2')
+print('after', cur.fetchone()[0], flush=True)
+'''
+
+
+def test_pgbouncer_applies_a_changed_pool_size_by_reload_keeping_its_clients(host, lab):
+    client = lab('pg-client')
+    pid = host.check_output('systemctl show -p MainPID --value pgbouncer')
+    # A client session open through pgbouncer across the change must still be served after it.
+    client.check_output('cat > /tmp/held_session.py <<\'EOF\'\n%s\nEOF' % HELD_SESSION)
+    client.run('rm -f /tmp/held.out /tmp/held.go')
+    client.check_output('nohup python3 /tmp/held_session.py %s %s > /tmp/held.out 2>&1 &', host_address(host), APP_PASSWORD)
+    assert wait_for(lambda: 'before' in client.run('cat /tmp/held.out').stdout, REPLAY_WAIT_S)
+    rc, out = run_playbook(LAYER, extra_vars={'pgbouncer_databases': [{'name': 'openlibrary', 'pool_size': 25}]},
+                           limit='pg-db1')
+    client.run('touch /tmp/held.go')
+    assert rc == 0, out[-3000:]
+    assert 'RUNNING HANDLER [commons.infra.pgbouncer : Reload pgbouncer]' in out
+    pool_sizes = {row.split('|')[0]: row.split('|')[5] for row in pgbouncer_admin(host, 'SHOW DATABASES').splitlines()}
+    assert pool_sizes['openlibrary'] == '25'
+    assert host.check_output('systemctl show -p MainPID --value pgbouncer') == pid
+    assert wait_for(lambda: 'after 2' in client.run('cat /tmp/held.out').stdout, REPLAY_WAIT_S), \
+        client.run('cat /tmp/held.out').stdout

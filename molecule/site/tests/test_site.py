@@ -1,7 +1,14 @@
 """The site playbook composes the layers, and the cross-role contract holds:
 memcached (cache layer) is reachable through base's firewall from the web group
 only, and listens on the lab's private network, not on every address."""
+import os
+import subprocess
+
+import yaml
 from conftest import host_address, tcp_connect, tcp_listeners
+
+LAB_HOSTS = ('ol-mem0', 'ol-web1', 'ol-home0')
+KEY = os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', '.'), '.cache', 'lab', 'admin_ed25519')
 
 testinfra_hosts = ['ol-mem0']
 
@@ -31,3 +38,36 @@ def test_every_host_got_the_base_layer(lab):
         assert node.service('nftables').is_enabled, name
         assert node.user('admin').exists, name
         assert 'passwordauthentication no' in node.check_output('sshd -T').lower(), name
+
+
+def lab_address(name):
+    """The fixed address the lab inventory gives the host (host_vars)."""
+    path = os.path.join(os.environ['MOLECULE_PROJECT_DIRECTORY'], 'inventory', 'lab', 'host_vars', name + '.yml')
+    with open(path, encoding='utf-8') as handle:
+        return yaml.safe_load(handle)['ansible_host']
+
+
+def ssh(name, *args):
+    cmd = ['ssh', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+           '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=5', *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+
+
+def test_the_site_is_converged_over_ssh_as_the_admin_with_its_key(host):
+    # These tests reach the host as converge did (the lab inventory): ssh as admin, sudo.
+    assert host.check_output('echo $SUDO_USER') == 'admin'
+    assert host_address(host) == lab_address('ol-mem0')
+    for name in LAB_HOSTS:
+        address = lab_address(name)
+        login = ssh(name, '-i', KEY, 'admin@' + address, 'sudo', '-n', 'id', '-un')
+        assert login.returncode == 0 and login.stdout.strip() == 'root', (name, login.stderr)
+
+
+def test_password_logins_and_root_logins_are_refused(host):
+    for name in LAB_HOSTS:
+        address = lab_address(name)
+        password = ssh(name, '-o', 'PreferredAuthentications=password,keyboard-interactive',
+                       '-o', 'PubkeyAuthentication=no', 'admin@' + address, 'true')
+        assert password.returncode == 255 and 'Permission denied' in password.stderr, (name, password.stderr)
+        root = ssh(name, '-i', KEY, 'root@' + address, 'true')
+        assert root.returncode == 255, (name, root.stderr)

@@ -14,8 +14,8 @@ FRONTENDS = [
 ]
 BACKENDS = [
     {'name': 'web', 'mode': 'http', 'balance': 'roundrobin', 'group': 'web', 'port': 8080,
-     'check': {'path': '/health'}, 'server_options': {'inter': '2s', 'rise': 2, 'fall': 3, 'slowstart': '10s',
-                                                       'maxconn': 100, 'weight': 100}},
+     'check': {'path': '/health'},
+     'server_options': {'inter': '2s', 'rise': 2, 'fall': 3, 'slowstart': '10s', 'maxconn': 100, 'weight': 100}},
     {'name': 'primary', 'mode': 'tcp', 'balance': 'first', 'group': 'solr', 'port': 5432,
      'check': {'method': 'GET', 'path': '/primary', 'expect_status': 200, 'port': 8008}},
     {'name': 'static', 'mode': 'http', 'servers': [{'name': 'cdn', 'address': 'cdn.example.org', 'port': 80}]},

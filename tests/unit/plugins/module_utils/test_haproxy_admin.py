@@ -46,7 +46,7 @@ class FakeHaproxy(object):
         if line.startswith('set server '):
             if self.refuse:
                 return 'No such server.\n'
-            target, _, state = line[len('set server '):].partition(' state ')
+            target, dummy, state = line[len('set server '):].partition(' state ')
             be, srv = target.split('/')
             s = self.servers[(be, srv)]
             s['admin'] = {'drain': 8, 'maint': 1, 'ready': 0}[state]
@@ -57,7 +57,7 @@ class FakeHaproxy(object):
 
     def serve(self):
         while True:
-            conn, _ = self.sock.accept()
+            conn, dummy = self.sock.accept()
             data = b''
             while not data.endswith(b'\n'):
                 data += conn.recv(4096)
