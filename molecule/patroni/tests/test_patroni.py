@@ -218,27 +218,45 @@ def test_failover_when_the_leader_crashes(client, addresses):
     print('crash: %s rejoined as a streaming replica' % old)
 
 
+def writable(host):
+    """True while host's PostgreSQL accepts a session that is not in recovery (a primary that takes
+    writes); a standby, a server shutting down or one that is stopped is not writable."""
+    proc = subprocess.run(['docker', 'exec', host, 'runuser', '-u', 'postgres', '--', 'psql', '-XAtq', '-c',
+                           'SELECT pg_is_in_recovery()'], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True, timeout=30, check=False)
+    return proc.returncode == 0 and proc.stdout.strip() == 'f'
+
+
 def test_failover_when_the_leader_is_cut_off_the_network(client, addresses):
     old = leader()
-    run = start_loop(client, addresses, 'cut', 45)
+    run = start_loop(client, addresses, 'cut', 60)
     wait_for(lambda: count_rows(client, run) >= 20, 30, 'rows written before the fault')
-    started = time.monotonic()
-    # The cut is made inside the member (its link down): docker network disconnect/connect
-    # would hand it another address, which etcd's member list and Patroni's would not know.
+    # The cut is made inside the member (its link down): it reaches neither the other etcd
+    # members nor their Patroni and PostgreSQL, and haproxy's checks of it fail. docker network
+    # disconnect/connect would hand it another address, which etcd's member list would not know.
     route = on(old, 'ip route show default').stdout.strip()
+    assert writable(old)
+    started = time.monotonic()
     on(old, 'ip link set eth0 down')
     try:
+        # The cut-off leader cannot renew its key in etcd: it must stop taking writes by itself,
+        # and before another member is promoted (never two writable primaries).
+        wait_for(lambda: not writable(old), 2 * TTL_S, '%s to stop being writable' % old)
+        demoted = time.monotonic() - started
         new = wait_for(lambda: new_leader(old), FAILOVER_BOUND_S, 'a new leader after cutting %s off' % old)
-        print('\ncut: %s disconnected, %s elected after %.1f s' % (old, new, time.monotonic() - started))
-        # The cut-off leader cannot renew its key in etcd: it must demote itself.
-        wait_for(lambda: on(old, "runuser -u postgres -- psql -XAtq -c 'SELECT pg_is_in_recovery()'",
-                            check=False).stdout.strip() in ('t', ''), TTL_S * 3, '%s to stop being writable' % old)
-        check_no_loss(client, finish_loop(client, run, 45), 'leader cut off')
+        elected = time.monotonic() - started
+        promoted = wait_for(lambda: writable(new), FAILOVER_BOUND_S, '%s to take writes' % new) and time.monotonic() - started
+        print('\ncut: %s off the network; it stopped taking writes after %.1f s, %s was elected after %.1f s '
+              'and took writes after %.1f s (no playbook run)' % (old, demoted, new, elected, promoted))
+        assert demoted < promoted, 'the old leader was writable until %.1f s, the new one from %.1f s' % (demoted, promoted)
+        assert not writable(old)
     finally:
         on(old, 'ip link set eth0 up && (ip route replace %s || true)' % route, check=False)
+    check_no_loss(client, finish_loop(client, run, 60), 'leader cut off')
     wait_for(lambda: healthy_cluster(), 240, '%s back as a streaming replica' % old)
+    assert leader() == new, 'the leader changed when %s came back: %s' % (old, leader())
     timelines = {m['Member']: m.get('TL') for m in members()}
-    print('\ncut: %s rejoined as a replica and streams; timelines %s' % (old, timelines))
+    print('cut: %s rejoined as a streaming replica; timelines %s' % (old, timelines))
 
 
 def test_losing_one_etcd_member_changes_nothing(client, addresses):
@@ -263,11 +281,7 @@ def test_losing_two_etcd_members_makes_the_cluster_read_only_until_they_return(c
     for host in stopped:
         on(host, 'systemctl stop etcd')
     try:
-        def all_read_only():
-            states = [on(h, "runuser -u postgres -- psql -XAtq -c 'SELECT pg_is_in_recovery()'", check=False).stdout.strip()
-                      for h in DB_HOSTS]
-            return all(s == 't' for s in states)
-        wait_for(all_read_only, TTL_S * 4, 'the leader to demote without etcd quorum')
+        wait_for(lambda: not any(writable(h) for h in DB_HOSTS), TTL_S * 4, 'the leader to demote without etcd quorum')
         print('\netcd quorum lost: every member read-only after %.1f s' % (time.monotonic() - started))
     finally:
         for host in stopped:
