@@ -34,8 +34,8 @@ def etcd_cluster(hosts, addresses, peer_port=2380, client_port=2379, variable='e
     if len(hosts) % 2 == 0:
         raise AnsibleFilterError(
             '%s: %d members (%s); etcd needs an odd number (3 or 5): with %d a quorum is %d, so the cluster survives '
-            'no more failures than with %d' % (variable, len(hosts), ', '.join(hosts), len(hosts),
-                                                len(hosts) // 2 + 1, len(hosts) - 1))
+            'no more failures than with %d'
+            % (variable, len(hosts), ', '.join(hosts), len(hosts), len(hosts) // 2 + 1, len(hosts) - 1))
     members = []
     for host in hosts:
         address = (addresses or {}).get(host)

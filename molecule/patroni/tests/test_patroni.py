@@ -130,8 +130,9 @@ def count_rows(client, run):
 
 
 def finish_loop(client, run, seconds):
-    result = wait_for(lambda: client.run('cat /tmp/%s.json', run).stdout.strip(), seconds + 60, 'the end of %s' % run)
-    return json.loads(result)
+    def result():
+        return client.run('cat /tmp/%s.json', run).stdout.strip()
+    return json.loads(wait_for(result, seconds + 60, 'the end of %s' % run))
 
 
 def check_no_loss(client, result, label):
@@ -152,9 +153,10 @@ def check_no_loss(client, result, label):
 
 def test_cluster_forms_with_one_leader_two_streaming_replicas_one_synchronous(client):
     listed = wait_for(healthy_cluster, 60, 'one leader, two streaming replicas, one synchronous')
-    health = wait_for(lambda: on('pt-db1', 'ETCDCTL_USER=%s etcdctl --cacert /etc/etcd/tls/ca.crt --endpoints '
-                                 'https://127.0.0.1:2379 endpoint health --cluster -w json 2>/dev/null' % ETCD_ROOT,
-                                 check=False).stdout.strip(), 60, 'etcd to report its members\' health')
+    def etcd_health():
+        return on('pt-db1', 'ETCDCTL_USER=%s etcdctl --cacert /etc/etcd/tls/ca.crt --endpoints https://127.0.0.1:2379 '
+                  'endpoint health --cluster -w json 2>/dev/null' % ETCD_ROOT, check=False).stdout.strip()
+    health = wait_for(etcd_health, 60, 'etcd to report its members\' health')
     endpoints = json.loads(health)
     assert len(endpoints) == 3 and all(e['health'] for e in endpoints), health
     print('\ncluster: %s; etcd: %d healthy members'
@@ -213,7 +215,7 @@ def test_failover_when_the_leader_crashes(client, addresses):
         check_no_loss(client, finish_loop(client, run, 45), 'leader crashed')
     finally:
         recover(old)
-    wait_for(lambda: healthy_cluster(), 240, '%s back as a streaming replica' % old)
+    wait_for(healthy_cluster, 240, '%s back as a streaming replica' % old)
     assert leader() == new
     print('crash: %s rejoined as a streaming replica' % old)
 
@@ -253,7 +255,7 @@ def test_failover_when_the_leader_is_cut_off_the_network(client, addresses):
     finally:
         on(old, 'ip link set eth0 up && (ip route replace %s || true)' % route, check=False)
     check_no_loss(client, finish_loop(client, run, 60), 'leader cut off')
-    wait_for(lambda: healthy_cluster(), 240, '%s back as a streaming replica' % old)
+    wait_for(healthy_cluster, 240, '%s back as a streaming replica' % old)
     assert leader() == new, 'the leader changed when %s came back: %s' % (old, leader())
     timelines = {m['Member']: m.get('TL') for m in members()}
     print('cut: %s rejoined as a streaming replica; timelines %s' % (old, timelines))
@@ -290,7 +292,7 @@ def test_losing_two_etcd_members_makes_the_cluster_read_only_until_they_return(c
     wait_for(leader, FAILOVER_BOUND_S * 2, 'a writable leader after etcd recovers')
     print('etcd back: a leader again after %.1f s' % (time.monotonic() - back))
     check_no_loss(client, finish_loop(client, run, 90), 'etcd quorum lost and back')
-    wait_for(lambda: healthy_cluster(), 180, 'a healthy cluster after etcd recovers')
+    wait_for(healthy_cluster, 180, 'a healthy cluster after etcd recovers')
 
 
 def test_switchover_runbook_loses_nothing(client, addresses):
