@@ -231,7 +231,7 @@ def writable(host):
 
 def test_failover_when_the_leader_is_cut_off_the_network(client, addresses):
     old = leader()
-    run = start_loop(client, addresses, 'cut', 60)
+    run = start_loop(client, addresses, 'cut', 45)
     wait_for(lambda: count_rows(client, run) >= 20, 30, 'rows written before the fault')
     # The cut is made inside the member (its link down): it reaches neither the other etcd
     # members nor their Patroni and PostgreSQL, and haproxy's checks of it fail. docker network
@@ -254,7 +254,7 @@ def test_failover_when_the_leader_is_cut_off_the_network(client, addresses):
         assert not writable(old)
     finally:
         on(old, 'ip link set eth0 up && (ip route replace %s || true)' % route, check=False)
-    check_no_loss(client, finish_loop(client, run, 60), 'leader cut off')
+    check_no_loss(client, finish_loop(client, run, 45), 'leader cut off')
     wait_for(healthy_cluster, 240, '%s back as a streaming replica' % old)
     assert leader() == new, 'the leader changed when %s came back: %s' % (old, leader())
     timelines = {m['Member']: m.get('TL') for m in members()}
@@ -278,7 +278,7 @@ def test_losing_one_etcd_member_changes_nothing(client, addresses):
 def test_losing_two_etcd_members_makes_the_cluster_read_only_until_they_return(client, addresses):
     current = leader()
     stopped = [h for h in DB_HOSTS if h != current]
-    run = start_loop(client, addresses, 'etcd2', 90)
+    run = start_loop(client, addresses, 'etcd2', 50)
     started = time.monotonic()
     for host in stopped:
         on(host, 'systemctl stop etcd')
@@ -291,7 +291,7 @@ def test_losing_two_etcd_members_makes_the_cluster_read_only_until_they_return(c
     back = time.monotonic()
     wait_for(leader, FAILOVER_BOUND_S * 2, 'a writable leader after etcd recovers')
     print('etcd back: a leader again after %.1f s' % (time.monotonic() - back))
-    check_no_loss(client, finish_loop(client, run, 90), 'etcd quorum lost and back')
+    check_no_loss(client, finish_loop(client, run, 50), 'etcd quorum lost and back')
     wait_for(healthy_cluster, 180, 'a healthy cluster after etcd recovers')
 
 
