@@ -130,10 +130,34 @@ def patroni_candidate_errors(candidate, members, synchronous=True, variable='pat
     return []
 
 
+def patroni_reinit_errors(member, members, variable='patroni_reinit_member'):
+    """Why member cannot be reinitialized now ([] when it can).
+
+    ``members`` is ``patronictl list -f json``'s output. The member must be a replica of the
+    cluster (reinit wipes its data directory and clones the leader again), and the cluster must
+    have a leader to clone and, besides the member, another running member: reinitializing the
+    only other copy of the data would leave the leader alone.
+    """
+    if not isinstance(members, list):
+        return ['expected patronictl list -f json output, got %r' % (members,)]
+    names = [m.get('Member') for m in members]
+    leaders = [m.get('Member') for m in members if m.get('Role') in ('Leader', 'Standby Leader')]
+    if not member or not isinstance(member, string_types):
+        return ['%s must name a member of the cluster (%s)' % (variable, ', '.join(names))]
+    if member not in names:
+        return ['%s: %s is not a member of the cluster (members: %s)' % (variable, member, ', '.join(names) or 'none')]
+    if member in leaders:
+        return ['%s: %s is the leader; switch over first (playbooks/patroni_switchover.yml)' % (variable, member)]
+    if not leaders:
+        return ['%s: the cluster has no leader to clone %s from' % (variable, member)]
+    return []
+
+
 class FilterModule(object):
     def filters(self):
         return {
             'etcd_cluster': etcd_cluster,
             'patroni_errors': patroni_errors,
             'patroni_candidate_errors': patroni_candidate_errors,
+            'patroni_reinit_errors': patroni_reinit_errors,
         }

@@ -15,6 +15,8 @@ from conftest import assert_refused, lab_host, run_playbook, tcp_connect
 LAYER = '../../playbooks/patroni.yml'
 SWITCHOVER = '../../playbooks/patroni_switchover.yml'
 ROLLING = '../../playbooks/patroni_rolling_restart.yml'
+REINIT = '../../playbooks/patroni_reinit.yml'
+DATA = '/var/lib/postgresql/15/main'          # postgres_data_directory (the postgres role's default)
 DB_HOSTS = ['pt-db1', 'pt-db2', 'pt-db3']
 CLIENT = 'pt-client'
 NETWORK = 'commons-infra-patroni'
@@ -323,6 +325,21 @@ def test_rolling_restart_runbook_loses_nothing(client, addresses):
     check_no_loss(client, finish_loop(client, run, 60), 'rolling restart')
 
 
+def test_reinit_runbook_rebuilds_a_replica_from_the_leader(client):
+    listed = wait_for(healthy_cluster, 120, 'a healthy cluster')
+    current = [m['Member'] for m in listed if m['Role'] == 'Leader'][0]
+    replica = [m['Member'] for m in listed if m['Role'] == 'Replica'][0]
+    # A file only this replica's data directory holds: a rebuilt directory no longer has it.
+    on(replica, 'touch %s/reinit-marker' % DATA)
+    started = time.monotonic()
+    rc, out = run_playbook(REINIT, extra_vars={'patroni_reinit_member': replica})
+    assert rc == 0, out[-3000:]
+    assert on(replica, 'test -e %s/reinit-marker' % DATA, check=False).returncode != 0
+    wait_for(healthy_cluster, 120, '%s streaming again' % replica)
+    assert leader() == current and receiver_status(replica) == 'streaming'
+    print('\nreinit: %s cloned again from %s and streaming after %.1f s' % (replica, current, time.monotonic() - started))
+
+
 @pytest.mark.parametrize('playbook, extra_vars, message, host', [
     (LAYER, {'etcd_group': 'etcd_pair'},
      'etcd_group: 2 members (pt-db1, pt-db2); etcd needs an odd number', 'pt-db1'),
@@ -332,6 +349,8 @@ def test_rolling_restart_runbook_loses_nothing(client, addresses):
      "patroni_cluster_group: pt-client is outside the etcd cluster's reach", 'pt-db1'),
     (SWITCHOVER, {'patroni_switchover_candidate': 'pt-nowhere'},
      'patroni_switchover_candidate: pt-nowhere is not a member of the cluster', 'pt-db1'),
+    (REINIT, {'patroni_reinit_member': 'pt-nowhere'},
+     'patroni_reinit_member: pt-nowhere is not a member of the cluster', 'pt-db1'),
 ])
 def test_bad_input_is_refused_before_any_change(client, playbook, extra_vars, message, host):
     assert_refused(playbook, extra_vars, [message], host)

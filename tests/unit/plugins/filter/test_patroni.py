@@ -3,7 +3,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.commons.infra.plugins.filter.patroni import (
-    FilterModule, etcd_cluster, patroni_candidate_errors, patroni_errors)
+    FilterModule, etcd_cluster, patroni_candidate_errors, patroni_errors, patroni_reinit_errors)
 
 ADDRESSES = {'db1': '10.0.0.1', 'db2': '10.0.0.2', 'home0': '10.0.0.9'}
 GOOD = {'members': ['db1', 'db2'], 'etcd_members': ['db1', 'db2', 'home0'], 'etcd_clients': [],
@@ -16,6 +16,7 @@ def test_registered_under_documented_names():
     assert filters['etcd_cluster'] is etcd_cluster
     assert filters['patroni_errors'] is patroni_errors
     assert filters['patroni_candidate_errors'] is patroni_candidate_errors
+    assert filters['patroni_reinit_errors'] is patroni_reinit_errors
 
 
 def test_three_members_on_their_addresses():
@@ -95,3 +96,19 @@ def test_a_bad_candidate_is_named(candidate, message):
 
 def test_an_async_replica_is_a_candidate_outside_synchronous_mode():
     assert patroni_candidate_errors('db4', MEMBERS, synchronous=False) == []
+
+
+@pytest.mark.parametrize('member', ['db2', 'db3', 'db4'])
+def test_a_replica_can_be_reinitialized(member):
+    assert patroni_reinit_errors(member, MEMBERS) == []
+
+
+@pytest.mark.parametrize('member, members, message', [
+    ('db9', MEMBERS, 'db9 is not a member of the cluster (members: db1, db2, db3, db4)'),
+    ('db1', MEMBERS, 'db1 is the leader; switch over first'),
+    ('', MEMBERS, 'must name a member'),
+    ('db2', [dict(m, Role='Replica') for m in MEMBERS], 'the cluster has no leader to clone db2 from'),
+])
+def test_a_member_that_cannot_be_reinitialized_is_named(member, members, message):
+    problems = patroni_reinit_errors(member, members)
+    assert problems and message in problems[0] and problems[0].startswith('patroni_reinit_member')
