@@ -134,6 +134,7 @@ def count_rows(client, run):
 def finish_loop(client, run, seconds):
     def result():
         return client.run('cat /tmp/%s.json', run).stdout.strip()
+
     return json.loads(wait_for(result, seconds + 60, 'the end of %s' % run))
 
 
@@ -155,6 +156,7 @@ def check_no_loss(client, result, label):
 
 def test_cluster_forms_with_one_leader_two_streaming_replicas_one_synchronous(client):
     listed = wait_for(healthy_cluster, 60, 'one leader, two streaming replicas, one synchronous')
+
     def etcd_health():
         return on('pt-db1', 'ETCDCTL_USER=%s etcdctl --cacert /etc/etcd/tls/ca.crt --endpoints https://127.0.0.1:2379 '
                   'endpoint health --cluster -w json 2>/dev/null' % ETCD_ROOT, check=False).stdout.strip()
