@@ -4,8 +4,8 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.commons.infra.plugins.filter.pgbackrest import (FilterModule, pgbackrest_archive_command,
-                                                                        pgbackrest_drill_errors, pgbackrest_drill_figures,
-                                                                        pgbackrest_errors)
+                                                                         pgbackrest_drill_errors, pgbackrest_drill_figures,
+                                                                         pgbackrest_errors)
 
 
 def role_options(**changes):
