@@ -286,12 +286,14 @@ def vault_names(root):
     return found
 
 
-def test_secrets_are_vault_variables_the_lab_vault_defines():
+def test_secrets_are_vault_variables_the_lab_vault_defines(rendered):
+    loader = type('VaultLoader', (yaml.SafeLoader,), {})
+    loader.add_constructor('!vault', lambda load_, node: ('!vault', load_.construct_scalar(node)))
     with open(VAULT, encoding='utf-8') as handle:
-        assert handle.readline().startswith('$ANSIBLE_VAULT;'), 'the lab vault must stay encrypted'
-    proc = run('ansible-vault', 'view', '--vault-password-file', VAULT_PASSWORD, VAULT)
-    assert proc.returncode == 0, proc.stderr
-    defined = set(yaml.safe_load(proc.stdout))
+        example = yaml.load(handle, Loader=loader)  # noqa: S506 (SafeLoader plus the !vault tag)
+    for name, value in example.items():
+        assert isinstance(value, tuple) and value[1].startswith('$ANSIBLE_VAULT;'), name + ' must stay encrypted'
+    defined = set(example)
     used = vault_names(PRODUCTION)
     assert used and used <= defined, 'missing from the lab vault: %s' % sorted(used - defined)
     # No plain-text secret in production: every password-like variable is a vault reference.
