@@ -23,6 +23,9 @@ import sys
 import pytest
 import yaml
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'scripts', 'lab'))
+from site_table import members, pattern_hosts, site_plays  # noqa: E402 (the demo's own reading of site.yml)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PRODUCTION = os.path.join(ROOT, 'inventory', 'production')
 LAB = os.path.join(ROOT, 'inventory', 'lab')
@@ -98,38 +101,6 @@ def rendered(tmp_path_factory):
     for answer in answers.values():
         answer['probed'] = {k: v for k, v in answer['probed'].items() if v != '__unset__'}
     return answers
-
-
-def members(inventory, group):
-    """Hosts of group and of its children, from `ansible-inventory --list`."""
-    entry = inventory.get(group, {})
-    found = list(entry.get('hosts', []))
-    for child in entry.get('children', []):
-        found += [host for host in members(inventory, child) if host not in found]
-    return found
-
-
-def site_plays():
-    """(hosts pattern, [role names]) of every play site.yml imports."""
-    plays = []
-    for entry in load(os.path.join(ROOT, 'playbooks', 'site.yml')):
-        for play in load(os.path.join(ROOT, 'playbooks', entry['ansible.builtin.import_playbook'])):
-            roles = [r['role'] if isinstance(r, dict) else r for r in play.get('roles', [])]
-            plays.append((play['hosts'], [r.split('.')[-1] for r in roles]))
-    return plays
-
-
-def pattern_hosts(inventory, pattern):
-    """Hosts of a play's pattern ("a:b", "db:&postgres_primary": the runtime groups of
-    group_by narrow a group, so its hosts may all run the play)."""
-    hosts = []
-    for part in pattern.split(':'):
-        if part.startswith(('&', '!')) or '{{' in part:
-            continue
-        for host in (members(inventory, part) if part != 'all' else members(inventory, 'all')):
-            if host not in hosts:
-                hosts.append(host)
-    return hosts
 
 
 def port_of(bind):

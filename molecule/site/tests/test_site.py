@@ -45,8 +45,10 @@ def test_every_host_got_the_base_layer(lab):
 
 
 def lab_address(name):
-    """The fixed address the lab inventory gives the host (host_vars)."""
-    path = os.path.join(os.environ['MOLECULE_PROJECT_DIRECTORY'], 'inventory', 'lab', 'host_vars', name + '.yml')
+    """The fixed address the lab inventory gives the host (host_vars/<name>.yml, or the
+    lab overlay of a host whose production host_vars are linked in host_vars/<name>/)."""
+    base = os.path.join(os.environ['MOLECULE_PROJECT_DIRECTORY'], 'inventory', 'lab', 'host_vars', name)
+    path = base + '.yml' if os.path.exists(base + '.yml') else os.path.join(base, '20-lab.yml')
     with open(path, encoding='utf-8') as handle:
         return yaml.safe_load(handle)['ansible_host']
 
