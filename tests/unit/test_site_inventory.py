@@ -104,13 +104,15 @@ def rendered(tmp_path_factory):
 
 
 def port_of(bind):
-    address, _, port = str(bind).rpartition(':')
+    address, port = str(bind).rsplit(':', 1)
     return address, int(port)
 
 
 def listening(role, probed):
     """[(service, port)] a role listens on beyond loopback, from its rendered variables."""
-    value = lambda name: probed.get(name) if probed.get(name) is not None else role_default(role, name)  # noqa: E731
+    def value(name):
+        return probed[name] if probed.get(name) is not None else role_default(role, name)
+
     if role == 'memcached':
         return [('memcached', int(value('memcached_port')))] if (value('memcached_listen_networks') or value('memcached_listen_public')) else []
     if role == 'postgres':
@@ -249,7 +251,7 @@ def test_the_apps_run_under_compose_with_their_environment(rendered):
 
 def vault_names(root):
     found = set()
-    for folder, _, files in os.walk(root):
+    for folder, dummy, files in os.walk(root):
         for name in files:
             if name.endswith('.yml'):
                 with open(os.path.join(folder, name), encoding='utf-8') as handle:
@@ -268,7 +270,7 @@ def test_secrets_are_vault_variables_the_lab_vault_defines(rendered):
     used = vault_names(PRODUCTION)
     assert used and used <= defined, 'missing from the lab vault: %s' % sorted(used - defined)
     # No plain-text secret in production: every password-like variable is a vault reference.
-    for folder, _, files in os.walk(PRODUCTION):
+    for folder, dummy, files in os.walk(PRODUCTION):
         for name in files:
             for key, value in (load(os.path.join(folder, name)) or {}).items():
                 if re.search(r'password|secret|token|webhook', key) and isinstance(value, str):

@@ -55,7 +55,7 @@ def status_through_edge():
 
 def test_status_is_answered_by_both_web_heads_with_healthy_backends(lab):
     answers = []
-    for _ in range(6):
+    for dummy in range(6):
         code, status = status_through_edge()
         assert code == 200
         answers.append(status)
