@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# `make demo`: start the lab's containers (named like production hosts: the site
+# `make demo`: start the lab's containers (named like the production hosts: the site
 # scenario's, under its machine-wide lock) and converge them with the same site
-# playbook production uses, through inventory/lab. `make demo-down` removes them.
-# `scripts/test/scenario.sh site` replaces the demo's containers with its own run.
+# playbook production uses, through inventory/lab (production's group_vars plus the lab
+# overlay and its example vault). A run on a running lab is a no-op converge and says
+# so. `make demo-down` removes the containers. `scripts/test/scenario.sh site`
+# replaces the demo's containers with its own run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$PWD/.cache/pypath" ANSIBLE_ROLES_PATH="$PWD/roles"
 export COMMONS_INFRA_LAB_KEY="$PWD/.cache/lab/admin_ed25519.pub"
+# The lab's example vault; its password is a lab password, committed on purpose.
+export ANSIBLE_VAULT_PASSWORD_FILE="$PWD/inventory/lab/vault-password.txt"
+export ANSIBLE_FORCE_COLOR=0
+url=http://localhost:8080/status
 
 case "${1:-up}" in
   down)
@@ -17,31 +23,39 @@ case "${1:-up}" in
   *) echo "usage: $0 up|down" >&2; exit 2 ;;
 esac
 
-echo "demo: starting containers"
+converge() {  # $1: log file; prints the recap, fails when a host failed
+  local start=$SECONDS
+  ansible-playbook -i inventory/lab playbooks/site.yml >"$1" 2>&1 || { tail -n 60 "$1"; echo "demo: converge failed (log: $1)" >&2; exit 1; }
+  sed -n '/^PLAY RECAP/,/^$/p' "$1" | grep -E '^[a-z0-9-]+ +: ok='
+  echo "demo: converge took $((SECONDS - start)) s (log: $1)"
+}
+changed() { grep -qE '(changed|unreachable|failed)=[1-9]' "$1"; }
+
+echo "demo: starting containers (ol-www0 ol-web1 ol-web2 ol-home0 ol-db1 ol-db2 ol-mem0)"
 scripts/test/scenario.sh site create >.cache/demo-create.log 2>&1 || { tail -n 40 .cache/demo-create.log; exit 1; }
+scripts/test/scenario.sh site prepare >.cache/demo-prepare.log 2>&1 || { tail -n 40 .cache/demo-prepare.log; exit 1; }
 echo "demo: converging with inventory/lab and playbooks/site.yml"
-ansible-playbook -i inventory/lab playbooks/site.yml
-echo "demo: second run (must change nothing)"
-ansible-playbook -i inventory/lab playbooks/site.yml | tee .cache/demo-second.log | grep -E '^[a-z0-9-]+ +: ok='
-if grep -qE '(changed|unreachable|failed)=[1-9]' .cache/demo-second.log; then
-  echo "demo: the second run changed something" >&2; exit 1
+converge .cache/demo-converge.log
+if changed .cache/demo-converge.log; then
+  echo "demo: second run (must change nothing)"
+  converge .cache/demo-second.log
+  if changed .cache/demo-second.log; then echo "demo: the second run changed something" >&2; exit 1; fi
+else
+  echo "demo: no-op converge: the lab was already converged (changed=0 on every host)"
 fi
 
-maxbytes=$(docker exec ol-mem0 sh -c "printf 'stats settings\r\nquit\r\n' | nc -N 127.0.0.1 11211" | awk '$2 == "maxbytes" {print $3}' | tr -d '\r')
-mem_ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' ol-mem0)
-reach() { docker exec "$1" timeout 3 bash -c "exec 3<>/dev/tcp/$mem_ip/11211" 2>/dev/null && echo reachable || echo blocked; }
+echo
+echo "The site answers through its edge (ol-www0's nginx, published on 127.0.0.1:8080):"
+for _ in 1 2 3 4; do
+  curl -fsS --max-time 5 "$url" | python3 -c 'import json,sys; s=json.load(sys.stdin); print("  %(host)s  release %(release)s  postgres %(database)s  memcached %(cache)s" % s)'
+done
+echo
+.venv/bin/python scripts/lab/site_table.py inventory/lab
 cat <<TXT
 
-The lab is up: ol-mem0 (memcached), ol-web1 (web), ol-home0 (home), each with the base layer.
-  memcached on ol-mem0: $((maxbytes / 1048576)) MiB cache (1 GiB container limit - 300 MiB reserve, in 64 MiB steps)
-  ol-mem0:11211 from ol-web1:  $(reach ol-web1)   (base firewall allows the web group)
-  ol-mem0:11211 from ol-home0: $(reach ol-home0)
-Look at it:
-  docker ps --filter label=org.commons-infra.scenario=site
-  docker exec -it ol-mem0 bash
-  docker exec ol-mem0 nft list table inet commons_infra
-  docker exec ol-mem0 cat /etc/memcached.conf
-  ssh -i .cache/lab/admin_ed25519 admin@$mem_ip      (key login; passwords are refused)
-Re-run:    ansible-playbook -i inventory/lab playbooks/site.yml   (with .venv/bin on PATH)
+Open it:   curl $url      (each request goes to the next web head)
+Look:      docker ps --filter label=org.commons-infra.scenario=site
+           ssh -i .cache/lab/admin_ed25519 admin@172.16.77.5      (key login as the admin; passwords are refused)
+Re-run:    make demo       (a no-op converge on a running lab)
 Tear down: make demo-down
 TXT

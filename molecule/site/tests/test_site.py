@@ -1,13 +1,15 @@
-"""The site playbook composes the layers, and the cross-role contract holds:
-memcached (cache layer) is reachable through base's firewall from the web group
-only, and listens on the lab's private network, not on every address."""
+"""The site playbook composes the layers, and the cross-role contracts hold: memcached
+(cache layer) is reachable through base's firewall from its client groups only and
+listens on the lab's private network, not on every address; every host is converged
+over ssh as the admin user. test_site_edge.py: the site through its edge, the port
+scan from an outsider, the converged site in --check."""
 import os
 import subprocess
 
 import yaml
 from conftest import host_address, tcp_connect, tcp_listeners
 
-LAB_HOSTS = ('ol-mem0', 'ol-web1', 'ol-home0')
+LAB_HOSTS = ('ol-www0', 'ol-web1', 'ol-web2', 'ol-home0', 'ol-db1', 'ol-db2', 'ol-mem0')
 KEY = os.path.join(os.environ.get('MOLECULE_PROJECT_DIRECTORY', '.'), '.cache', 'lab', 'admin_ed25519')
 
 testinfra_hosts = ['ol-mem0']
@@ -24,16 +26,18 @@ def test_memcached_listens_on_loopback_and_the_private_network_only(host):
     assert tcp_listeners(host, 11211) == {'127.0.0.1', host_address(host)}
 
 
-def test_web_group_reaches_memcached(host, lab):
-    assert tcp_connect(lab('ol-web1'), host_address(host), 11211)
+def test_memcached_clients_reach_memcached(host, lab):
+    for name in ('ol-web1', 'ol-web2', 'ol-home0'):
+        assert tcp_connect(lab(name), host_address(host), 11211), name
 
 
 def test_other_groups_do_not(host, lab):
-    assert not tcp_connect(lab('ol-home0'), host_address(host), 11211)
+    for name in ('ol-www0', 'ol-db1'):
+        assert not tcp_connect(lab(name), host_address(host), 11211), name
 
 
 def test_every_host_got_the_base_layer(lab):
-    for name in ('ol-mem0', 'ol-web1', 'ol-home0'):
+    for name in LAB_HOSTS:
         node = lab(name)
         assert node.service('nftables').is_enabled, name
         assert node.user('admin').exists, name
@@ -41,8 +45,10 @@ def test_every_host_got_the_base_layer(lab):
 
 
 def lab_address(name):
-    """The fixed address the lab inventory gives the host (host_vars)."""
-    path = os.path.join(os.environ['MOLECULE_PROJECT_DIRECTORY'], 'inventory', 'lab', 'host_vars', name + '.yml')
+    """The fixed address the lab inventory gives the host (host_vars/<name>.yml, or the
+    lab overlay of a host whose production host_vars are linked in host_vars/<name>/)."""
+    base = os.path.join(os.environ['MOLECULE_PROJECT_DIRECTORY'], 'inventory', 'lab', 'host_vars', name)
+    path = base + '.yml' if os.path.exists(base + '.yml') else os.path.join(base, '20-lab.yml')
     with open(path, encoding='utf-8') as handle:
         return yaml.safe_load(handle)['ansible_host']
 

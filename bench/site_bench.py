@@ -1,0 +1,99 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, commons.infra maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The whole site's first converge and no-op converge, per role.
+
+Run from the checkout:  .venv/bin/python bench/site_bench.py [--keep]
+
+Fresh lab containers (molecule/site's, as `make demo` makes them: a running demo is
+replaced), then playbooks/site.yml with inventory/lab twice over ssh as the admin user:
+the first converge, then a no-op converge that must report changed=0. Each run is
+timed (wall clock of ansible-playbook) and split per role by ansible.posix.profile_roles.
+The no-op target is 90 s on the 2-core lab machine. The apt archive volumes of the lab
+hosts are kept between runs (molecule/resources/create.yml), so "first" means a first
+converge of fresh hosts with packages already downloaded. Figures go to bench/results/.
+--keep leaves the lab running (as `make demo` would).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import argparse
+import datetime
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, '.venv', 'bin')
+NOOP_TARGET_S = 90
+ROLE_LINE = re.compile(r'^(\S+) -+ (\d+\.\d+)s$')
+RECAP_LINE = re.compile(r'^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)')
+
+
+def env():
+    return dict(os.environ,
+                PATH=BIN + os.pathsep + os.environ.get('PATH', ''),
+                ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.cache', 'pypath'),
+                ANSIBLE_ROLES_PATH=os.path.join(ROOT, 'roles'),
+                COMMONS_INFRA_LAB_KEY=os.path.join(ROOT, '.cache', 'lab', 'admin_ed25519.pub'),
+                ANSIBLE_VAULT_PASSWORD_FILE=os.path.join(ROOT, 'inventory', 'lab', 'vault-password.txt'),
+                ANSIBLE_CALLBACKS_ENABLED='ansible.posix.profile_roles',
+                ANSIBLE_FORCE_COLOR='0', ANSIBLE_NOCOLOR='1')
+
+
+def scenario(step):
+    proc = subprocess.run([os.path.join(ROOT, 'scripts', 'test', 'scenario.sh'), 'site', step], cwd=ROOT, env=env(),
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.exit('site %s failed:\n%s' % (step, (proc.stdout + proc.stderr)[-3000:]))
+
+
+def converge(label):
+    started = time.monotonic()
+    proc = subprocess.run([os.path.join(BIN, 'ansible-playbook'), '-i', 'inventory/lab', 'playbooks/site.yml'],
+                          cwd=ROOT, env=env(), capture_output=True, text=True, check=False)
+    seconds = time.monotonic() - started
+    log = os.path.join(ROOT, '.cache', 'site-bench-%s.log' % label)
+    with open(log, 'w') as handle:
+        handle.write(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        sys.exit('%s converge failed (log: %s):\n%s' % (label, log, proc.stdout[-3000:]))
+    roles = {m.group(1): float(m.group(2)) for m in map(ROLE_LINE.match, proc.stdout.splitlines()) if m}
+    changed = {m.group(1): int(m.group(2)) for m in map(RECAP_LINE.match, proc.stdout.splitlines()) if m}
+    return {'seconds': round(seconds, 1), 'roles': roles, 'changed': changed}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--keep', action='store_true', help='leave the lab running')
+    args = parser.parse_args()
+    load = open('/proc/loadavg').read().split()[:3]
+    print('site bench: fresh lab (7 hosts), load average %s' % ' '.join(load))
+    scenario('destroy')
+    scenario('create')
+    scenario('prepare')
+    first = converge('first')
+    noop = converge('noop')
+    if not args.keep:
+        scenario('destroy')
+    print('%-34s %10s %10s' % ('role (profile_roles)', 'first s', 'no-op s'))
+    for role in sorted(set(first['roles']) | set(noop['roles']), key=lambda r: -first['roles'].get(r, 0)):
+        print('%-34s %10.1f %10.1f' % (role, first['roles'].get(role, 0), noop['roles'].get(role, 0)))
+    print('%-34s %10.1f %10.1f' % ('whole site (wall clock)', first['seconds'], noop['seconds']))
+    changed = sum(noop['changed'].values())
+    verdict = 'ok' if noop['seconds'] < NOOP_TARGET_S and changed == 0 else 'MISSED'
+    print('no-op converge: %.1f s, changed=%d on %d hosts (target < %d s, changed=0): %s'
+          % (noop['seconds'], changed, len(noop['changed']), NOOP_TARGET_S, verdict))
+    results = os.path.join(ROOT, 'bench', 'results')
+    os.makedirs(results, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
+    with open(os.path.join(results, 'site-%s.json' % stamp), 'w') as handle:
+        json.dump({'load': load, 'first': first, 'noop': noop}, handle, indent=2)
+    return 0 if verdict == 'ok' else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Print which lab host runs what: each host's groups and the roles site.yml's layer
+playbooks run on them (scripts/demo.sh). Usage: site_table.py INVENTORY_DIR"""
+import json
+import os
+import subprocess
+import sys
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def load(path):
+    with open(path, encoding='utf-8') as handle:
+        return yaml.safe_load(handle) or []
+
+
+def members(inventory, group):
+    entry = inventory.get(group, {})
+    found = list(entry.get('hosts', []))
+    for child in entry.get('children', []):
+        found += [host for host in members(inventory, child) if host not in found]
+    return found
+
+
+def site_plays():
+    """(hosts pattern, [role short names]) of every play site.yml imports, in order."""
+    plays = []
+    for entry in load(os.path.join(ROOT, 'playbooks', 'site.yml')):
+        for play in load(os.path.join(ROOT, 'playbooks', entry['ansible.builtin.import_playbook'])):
+            roles = [(r['role'] if isinstance(r, dict) else r).split('.')[-1] for r in play.get('roles', [])]
+            plays.append((str(play['hosts']), roles))
+    return plays
+
+
+def pattern_hosts(inventory, pattern):
+    """Hosts of a play's pattern ("a:b", "db:&postgres_primary": the runtime groups of
+    group_by only narrow a group, so its hosts may all run the play)."""
+    hosts = []
+    for part in pattern.split(':'):
+        if part.startswith(('&', '!')) or '{{' in part:
+            continue
+        for host in members(inventory, part):
+            if host not in hosts:
+                hosts.append(host)
+    return hosts
+
+
+def main(inventory_dir):
+    listing = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-inventory'), '-i', inventory_dir,
+                              '--list'], capture_output=True, text=True, check=True).stdout
+    inventory = json.loads(listing)
+    hosts = members(inventory, 'all')
+    roles = {host: [] for host in hosts}
+    for pattern, play_roles in site_plays():
+        for host in pattern_hosts(inventory, pattern):
+            roles[host] += [name for name in play_roles if name not in roles[host]]
+    groups = {host: [g for g in inventory if g not in ('all', '_meta') and host in inventory[g].get('hosts', [])]
+              for host in hosts}
+    address = {host: inventory['_meta']['hostvars'].get(host, {}).get('ansible_host', '') for host in hosts}
+    print('%-10s %-14s %-12s %s' % ('host', 'address', 'groups', 'roles (site.yml order)'))
+    for host in sorted(hosts):
+        print('%-10s %-14s %-12s %s' % (host, address[host], ','.join(groups[host]), ', '.join(roles[host])))
+
+
+if __name__ == '__main__':
+    main(sys.argv[1])
