@@ -49,6 +49,8 @@ PROBE_PLAY = """
       vars:
         probed: %s
         unset: __unset__
+        # Listen addresses name the host's default address, a fact the probe does not gather.
+        ansible_facts: {default_ipv4: {address: 192.0.2.10}}
         contracts: "{{ query('ansible.builtin.varnames', '^base_firewall_contract_.+') }}"
         tiers: "{{ query('ansible.builtin.varnames', '^haproxy_(frontends|backends|listens)_.+') | sort }}"
       ansible.builtin.debug:
@@ -92,9 +94,14 @@ def inventory_list():
 @pytest.fixture(scope='module')
 def rendered(tmp_path_factory):
     """{host: {'probed': {...}, 'contracts': {...}, 'allow': [...], 'groups': [...]}}"""
-    play = tmp_path_factory.mktemp('site') / 'probe.yml'
+    return render(PRODUCTION, tmp_path_factory.mktemp('site'))
+
+
+def render(inventory, directory):
+    """Each host's probed values, contracts, allow-list and groups, rendered by ansible."""
+    play = directory / 'probe.yml'
     play.write_text(PROBE_PLAY)
-    proc = run('ansible-playbook', '-i', PRODUCTION, str(play), '--vault-password-file', VAULT_PASSWORD,
+    proc = run('ansible-playbook', '-i', inventory, str(play), '--vault-password-file', VAULT_PASSWORD,
                '-e', '@' + VAULT, env=dict(env(), ANSIBLE_STDOUT_CALLBACK='ansible.posix.json'))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads(proc.stdout)
@@ -147,8 +154,9 @@ def listening(role, probed):
         return [('app', int(port))] if port else []
     if role == 'solr':
         return [] if str(value('solr_listen')).startswith(LOOPBACK) else [('solr', int(value('solr_port') or 8983))]
-    if role in ('base', 'zfs', 'sanoid', 'syncoid', 'service_watchdog'):
-        # sshd (22) is base's own rule; the others listen on nothing (syncoid pulls over ssh).
+    if role in ('base', 'zfs', 'sanoid', 'syncoid', 'service_watchdog', 'pgbackrest'):
+        # sshd (22) is base's own rule; the others listen on nothing (syncoid pulls over ssh,
+        # pgbackrest's repository is a local path).
         return []
     raise AssertionError('the site runs role %s: teach listening() which ports it opens' % role)
 
@@ -295,4 +303,40 @@ def test_the_lab_is_production_plus_an_overlay():
         group = name[:-4]
         if group in ('zfs', 'zfs_backup'):
             continue  # Open Food Facts' storage hosts: not part of Open Library's lab
+        if group in ('etcd', 'patroni', 'patroni_haproxy', 'pgbouncer'):
+            continue  # the HA layer (playbooks/patroni.yml), not in the site: molecule/patroni tests it
         assert os.path.isdir(os.path.join(LAB, 'group_vars', group)), 'lab lacks group_vars/%s/' % group
+
+
+def test_staging_composes_every_tier_on_one_host_without_a_port_clash(tmp_path):
+    """inventory/staging: ol-dev01 in every group of production, with production's tier data
+    plus its host_vars; every port a tier's service takes on it is its own."""
+    staging = os.path.join(ROOT, 'inventory', 'staging')
+    proc = run('ansible-playbook', '-i', staging, os.path.join('playbooks', 'site.yml'), '--syntax-check')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    host = render(staging, tmp_path)['ol-dev01']
+    probed = host['probed']
+    ports = [('memcached', int(probed.get('memcached_port') or role_default('memcached', 'memcached_port'))),
+             ('postgres', int(probed.get('postgres_port') or role_default('postgres', 'postgres_port')))]
+    ports += [('app ' + tier, int(port)) for tier, port in load(os.path.join(PRODUCTION, 'group_vars', 'all.yml'))
+              ['site_ports'].items() if tier not in ('postgres', 'memcached', 'solr')]
+    for item in (probed.get('haproxy_frontends') or []) + (probed.get('haproxy_listens') or []):
+        ports += [('haproxy ' + item['name'], port_of(bind)[1]) for bind in item.get('bind', [])]
+    for site in probed.get('nginx_sites') or []:
+        ports += [('nginx ' + site['name'], int(site.get('http_port', 80))),
+                  ('nginx ' + site['name'], int(site.get('https_port', 443)))]
+    by_port = {}
+    for service, port in ports:
+        by_port.setdefault(port, set()).add(service.split(' ')[0] if service.startswith('nginx') else service)
+    print('ol-dev01 ports:', sorted(by_port.items()))
+    assert {'haproxy web', 'haproxy covers', 'haproxy solr'} <= {s for s, _ in ports}
+    clashes = {port: services for port, services in by_port.items() if len(services) > 1}
+    assert not clashes, clashes
+
+
+def test_the_rolling_upgrade_order_names_production_hosts(inventory_list):
+    order = load(os.path.join(PRODUCTION, 'group_vars', 'all.yml'))['rolling_upgrade_order']
+    hosts = set(members(inventory_list, 'all'))
+    assert [name for name in order if name not in hosts] == []
+    # Open Library's documented order: the web heads first, the edge last.
+    assert order[:2] == ['ol-web1', 'ol-web2'] and order[-1] == 'ol-www0'
