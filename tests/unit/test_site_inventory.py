@@ -329,7 +329,7 @@ def test_staging_composes_every_tier_on_one_host_without_a_port_clash(tmp_path):
     for service, port in ports:
         by_port.setdefault(port, set()).add(service.split(' ')[0] if service.startswith('nginx') else service)
     print('ol-dev01 ports:', sorted(by_port.items()))
-    assert {'haproxy web', 'haproxy covers', 'haproxy solr'} <= {s for s, _ in ports}
+    assert {'haproxy web', 'haproxy covers', 'haproxy solr'} <= {service for service, port in ports}
     clashes = {port: services for port, services in by_port.items() if len(services) > 1}
     assert not clashes, clashes
 

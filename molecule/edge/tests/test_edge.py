@@ -49,8 +49,6 @@ def outsider():
     return lab_host('ed-outsider')
 
 
-
-
 def set_server(server, state, timeout=30):
     started = time.monotonic()
     rc, out = run_playbook('server_state.yml', extra_vars={'server': server, 'state': state, 'timeout': timeout})

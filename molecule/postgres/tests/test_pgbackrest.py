@@ -133,7 +133,7 @@ def test_a_drill_with_bad_input_fails_before_touching_the_host(host, extra_vars,
     rc, out, _took = drill(postgres_restore_drill_row_counts={TABLE: 2}, **extra_vars)
     assert rc != 0
     assert message in ' '.join(out.split()), out[-3000:]
-    assert 'pg-db1 ' not in out.split('PLAY RECAP')[-1]
+    assert 'pg-db1 ' not in out.rsplit('PLAY RECAP', maxsplit=1)[-1]
 
 
 def test_bad_backup_settings_fail_before_any_change_naming_the_variable(host):

@@ -159,7 +159,6 @@ class Handler(BaseHTTPRequestHandler):
                 'python': sys.prefix,
                 'cache': memcached_status(os.environ.get('MEMCACHED_SERVERS', '')),
                 'database': postgres_status(os.environ),
-                'host': socket.gethostname(),
             }
             self.reply(200, json.dumps(status, sort_keys=True) + '\n', 'application/json')
         else:
