@@ -2,12 +2,13 @@
 playbooks/postgres_restore_drill.yml restoring a real backup (full + archived WAL) into a
 scratch instance on pg-db1, latest and to a point in time, without touching the live
 cluster. Runs before test_postgres.py and test_runbooks.py, on the converged cluster."""
+import json
 import re
 import time
 
 import pytest
 
-from conftest import lab_host, recap_counts, run_playbook
+from conftest import lab_host, recap_counts, run_playbook, wait_for
 
 LAYER = '../../playbooks/postgres.yml'
 DRILL = '../../playbooks/postgres_restore_drill.yml'
@@ -63,6 +64,11 @@ def backed_up():
     info = host.check_output('runuser -u postgres -- pgbackrest --stanza=main info')
     print('full backup by pgbackrest-backup@full.service: %.1f s; %s' % (
         took, ' '.join(line.strip() for line in info.splitlines() if 'backup:' in line or 'database size' in line)))
+    # pgBackRest keeps a backup's stop time in whole seconds and picks, for a time target, a
+    # backup that stopped before it: let the clock leave the second the backup stopped in.
+    stopped = json.loads(host.check_output('runuser -u postgres -- pgbackrest --stanza=main --output=json info'))[0]
+    stop = stopped['backup'][-1]['timestamp']['stop']
+    assert wait_for(lambda: float(query(host, 'SELECT extract(epoch FROM clock_timestamp())')) >= stop + 1, 5)
     query(host, "INSERT INTO %s (note) VALUES ('first')" % TABLE)
     between = query(host, 'SELECT clock_timestamp()')
     query(host, "INSERT INTO %s (note) VALUES ('second')" % TABLE)
