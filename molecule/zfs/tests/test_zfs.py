@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import lab_host, recap_counts, run_playbook
+from conftest import lab_host, recap_counts, run_playbook, wait_for
 
 LAYER = '../../playbooks/zfs.yml'
 STAGING = '../../playbooks/zfs_staging_refresh.yml'
@@ -76,6 +76,10 @@ def test_sanoid_prunes_to_policy_and_the_monitor_sees_stale_snapshots(host):
     host.check_output('systemctl stop sanoid.timer')
     try:
         for hours in range(1, 6):
+            # sanoid orders snapshots by their creation property, which ZFS stamps with the real
+            # clock (whole seconds): each run starts in a second of its own, so the order is sure.
+            before = int(host.check_output('date +%s'))
+            assert wait_for(lambda before=before: int(host.check_output('date +%s')) > before, 5, interval=0.1)
             host.check_output('faketime -f +%sh sanoid --take-snapshots --force-update' % hours)
         hourly = snapshots(host, 'tank/off', '_hourly')
         assert len(hourly) >= 6, hourly
