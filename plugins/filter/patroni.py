@@ -100,6 +100,19 @@ def patroni_errors(cluster, prefix='patroni_'):
     return problems
 
 
+def cluster_member_problems(name, members, variable):
+    """([why name is not a member of the cluster], the leaders' names) from ``patronictl list -f json``."""
+    if not isinstance(members, list):
+        return ['expected patronictl list -f json output, got %r' % (members,)], []
+    names = [m.get('Member') for m in members]
+    leaders = [m.get('Member') for m in members if m.get('Role') in ('Leader', 'Standby Leader')]
+    if not name or not isinstance(name, string_types):
+        return ['%s must name a member of the cluster (%s)' % (variable, ', '.join(names))], leaders
+    if name not in names:
+        return ['%s: %s is not a member of the cluster (members: %s)' % (variable, name, ', '.join(names) or 'none')], leaders
+    return [], leaders
+
+
 def patroni_candidate_errors(candidate, members, synchronous=True, variable='patroni_switchover_candidate'):
     """Why a switchover to candidate cannot happen now ([] when it can).
 
@@ -107,14 +120,9 @@ def patroni_candidate_errors(candidate, members, synchronous=True, variable='pat
     The candidate must be a member, not the leader, and a streaming standby; in synchronous
     mode the synchronous standby (Patroni refuses any other, which alone holds every commit).
     """
-    if not isinstance(members, list):
-        return ['expected patronictl list -f json output, got %r' % (members,)]
-    names = [m.get('Member') for m in members]
-    leaders = [m.get('Member') for m in members if m.get('Role') in ('Leader', 'Standby Leader')]
-    if not candidate or not isinstance(candidate, string_types):
-        return ['%s must name a member of the cluster (%s)' % (variable, ', '.join(names))]
-    if candidate not in names:
-        return ['%s: %s is not a member of the cluster (members: %s)' % (variable, candidate, ', '.join(names) or 'none')]
+    problems, leaders = cluster_member_problems(candidate, members, variable)
+    if problems:
+        return problems
     if candidate in leaders:
         return ['%s: %s is already the leader' % (variable, candidate)]
     member = [m for m in members if m.get('Member') == candidate][0]
@@ -138,14 +146,9 @@ def patroni_reinit_errors(member, members, variable='patroni_reinit_member'):
     have a leader to clone and, besides the member, another running member: reinitializing the
     only other copy of the data would leave the leader alone.
     """
-    if not isinstance(members, list):
-        return ['expected patronictl list -f json output, got %r' % (members,)]
-    names = [m.get('Member') for m in members]
-    leaders = [m.get('Member') for m in members if m.get('Role') in ('Leader', 'Standby Leader')]
-    if not member or not isinstance(member, string_types):
-        return ['%s must name a member of the cluster (%s)' % (variable, ', '.join(names))]
-    if member not in names:
-        return ['%s: %s is not a member of the cluster (members: %s)' % (variable, member, ', '.join(names) or 'none')]
+    problems, leaders = cluster_member_problems(member, members, variable)
+    if problems:
+        return problems
     if member in leaders:
         return ['%s: %s is the leader; switch over first (playbooks/patroni_switchover.yml)' % (variable, member)]
     if not leaders:
