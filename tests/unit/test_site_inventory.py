@@ -25,6 +25,9 @@ import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'scripts', 'lab'))
 from site_table import members, pattern_hosts, site_plays  # noqa: E402 (the demo's own reading of site.yml)
+from test_collection_contracts import OWNERSHIP_ROW_RE, _overlap  # noqa: E402 (docs/ownership.md, read once)
+
+from ansible_collections.commons.infra.plugins.module_utils.etc_symlinks import _Excluder  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PRODUCTION = os.path.join(ROOT, 'inventory', 'production')
@@ -33,12 +36,15 @@ VAULT = os.path.join(LAB, 'group_vars', 'all', 'vault.yml')
 VAULT_PASSWORD = os.path.join(LAB, 'vault-password.txt')
 BIN = os.path.dirname(sys.executable)
 LOOPBACK = ('127.', '::1', 'localhost', '[::1]')
+# The lab's olsystem, which molecule/resources/olsystem_server.yml serves to the site and staging.
+OLSYSTEM_LAB = os.path.join(ROOT, 'molecule', 'resources', 'olsystem')
 
 # The variables of the roles the site runs that decide what listens where (rendered
 # per host by the probe play; the roles' defaults fill in what the inventory leaves).
 PROBED = ['memcached_port', 'memcached_listen_networks', 'memcached_listen_public', 'postgres_port',
           'haproxy_frontends', 'haproxy_backends', 'haproxy_listens', 'haproxy_stats_bind', 'nginx_sites',
-          'app_release_env', 'app_release_runtime', 'solr_listen', 'solr_port', 'pgbouncer_port',
+          'app_release_env', 'app_release_runtime', 'app_release_environment', 'app_release_service',
+          'config_repo_layers', 'config_repo_exclude', 'config_repo_link_dest', 'solr_listen', 'solr_port', 'pgbouncer_port',
           'pgbouncer_listen_addresses']
 PROBE_PLAY = """
 - name: Render what decides the site's ports and contracts
@@ -154,7 +160,7 @@ def listening(role, probed):
         return [('app', int(port))] if port else []
     if role == 'solr':
         return [] if str(value('solr_listen')).startswith(LOOPBACK) else [('solr', int(value('solr_port') or 8983))]
-    if role in ('base', 'zfs', 'sanoid', 'syncoid', 'service_watchdog', 'pgbackrest'):
+    if role in ('base', 'config_repo', 'zfs', 'sanoid', 'syncoid', 'service_watchdog', 'pgbackrest'):
         # sshd (22) is base's own rule; the others listen on nothing (syncoid pulls over ssh,
         # pgbackrest's repository is a local path).
         return []
@@ -330,6 +336,8 @@ def test_staging_composes_every_tier_on_one_host_without_a_port_clash(tmp_path):
         by_port.setdefault(port, set()).add(service.split(' ')[0] if service.startswith('nginx') else service)
     print('ol-dev01 ports:', sorted(by_port.items()))
     assert {'haproxy web', 'haproxy covers', 'haproxy solr'} <= {service for service, port in ports}
+    # Staging's own compose file: its group_vars/apps/ says so over production's apps.yml.
+    assert probed['app_release_environment'] == 'staging'
     clashes = {port: services for port, services in by_port.items() if len(services) > 1}
     assert not clashes, clashes
 
@@ -340,3 +348,58 @@ def test_the_rolling_upgrade_order_names_production_hosts(inventory_list):
     assert [name for name in order if name not in hosts] == []
     # Open Library's documented order: the web heads first, the edge last.
     assert order[:2] == ['ol-web1', 'ol-web2'] and order[-1] == 'ol-www0'
+
+
+def ownership_rows():
+    """[(path, owner)] of docs/ownership.md, placeholders as written (<service>, <version>, ...)."""
+    with open(os.path.join(ROOT, 'docs', 'ownership.md'), encoding='utf-8') as handle:
+        return OWNERSHIP_ROW_RE.findall(handle.read())
+
+
+def olsystem_lab_links(probed):
+    """The /etc paths config_repo links on a lab host: the lab olsystem's files in the host's
+    layers, less what its config_repo_exclude keeps out (the module's own matching)."""
+    excluder = _Excluder(probed['config_repo_exclude'])
+    link_dest = probed.get('config_repo_link_dest') or role_default('config_repo', 'config_repo_link_dest')
+    links = []
+    for layer in probed['config_repo_layers']:
+        top = os.path.join(OLSYSTEM_LAB, layer)
+        assert os.path.isdir(top), 'the lab olsystem has no layer %s' % layer
+        for folder, dummy, names in os.walk(top):
+            for name in names:
+                rel = os.path.relpath(os.path.join(folder, name), top)
+                if not excluder.path(rel):
+                    links.append(os.path.join(link_dest, rel))
+    return links
+
+
+def test_every_file_the_config_repo_links_on_a_lab_host_has_one_owner(tmp_path):
+    """Each file olsystem links into /etc is documented as config_repo's, and is no role's."""
+    owners = {re.sub(r'<[^>]+>', '*', path): owner for path, owner in ownership_rows()}
+    problems, checked = [], 0
+    for host, answer in render(LAB, tmp_path).items():
+        for path in olsystem_lab_links(answer['probed']):
+            checked += 1
+            claims = sorted({owner for pattern, owner in owners.items() if _overlap(path, pattern)})
+            if claims != ['config_repo']:
+                problems.append('%s links %s, which docs/ownership.md gives to %s' % (host, path, claims or 'nobody'))
+    assert not problems, '\n'.join(problems)
+    assert checked >= 7 * 2  # two files on each of the lab's seven hosts
+
+
+def test_production_olsystem_never_links_a_file_a_role_writes(rendered):
+    """Production's olsystem is not in this checkout: its config_repo_exclude must keep out
+    every file docs/ownership.md gives a role, on every host."""
+    missing = []
+    for host, answer in rendered.items():
+        probed = answer['probed']
+        excluder = _Excluder(probed['config_repo_exclude'])
+        for path, owner in ownership_rows():
+            if owner == 'config_repo':
+                continue
+            sample = path.replace('<service>', probed.get('app_release_service') or 'openlibrary')
+            link_dest = probed.get('config_repo_link_dest') or role_default('config_repo', 'config_repo_link_dest')
+            rel = os.path.relpath(re.sub(r'<[^>]+>', 'x', sample), link_dest)
+            if not excluder.path(rel):
+                missing.append('%s: %s (%s)' % (host, rel, owner))
+    assert not missing, 'config_repo_exclude lets olsystem link these:\n' + '\n'.join(sorted(set(missing)))
