@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """etcd and Patroni filters: the member list of an etcd cluster, the rules a
 Patroni cluster must keep to fail over without losing an acknowledged write,
-the check of a switchover candidate (documentation in the .yml file of each filter).
+the check of a switchover candidate, the adoption of a cluster the PostgreSQL tier built
+(documentation in the .yml file of each filter).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -17,6 +18,15 @@ from ansible.module_utils.six import string_types
 from ansible_collections.commons.infra.plugins.filter.memory import whole_number
 
 NAME = re.compile(r'^[a-zA-Z0-9][a-zA-Z0-9_.-]*$')
+SURVEY_LINE = re.compile(r'^([^:]+):\s*(.*?)\s*$')
+CONF_KEY = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?:=|\s|$)')
+# pg_controldata's states of a standby's data; any other state with data is a primary's.
+STANDBY_STATES = ('shut down in recovery', 'in archive recovery')
+# Settings of postgresql-common's postgresql.conf that name its files: under Patroni the
+# data directory holds pg_hba.conf and pg_ident.conf, and conf.d (the postgres role's
+# settings, primary_conninfo of a standby) is replaced by Patroni's parameters.
+FILE_SETTINGS = ('data_directory', 'hba_file', 'ident_file', 'external_pid_file', 'include_dir', 'include',
+                 'include_if_exists')
 
 
 def etcd_cluster(hosts, addresses, peer_port=2380, client_port=2379, variable='etcd_group'):
@@ -156,6 +166,112 @@ def patroni_reinit_errors(member, members, variable='patroni_reinit_member'):
     return []
 
 
+def member_survey(text):
+    """One member's data and who runs it, from the survey's output.
+
+    The output is ``pg_controldata`` (nothing when the data directory is empty) followed by the lines
+    ``debian config: yes``, ``debian unit: <systemctl is-enabled>``, ``debian active: <systemctl is-active>``
+    and ``patroni active: <systemctl is-active>``.
+    """
+    fields = {}
+    for line in (text or '').splitlines():
+        match = SURVEY_LINE.match(line)
+        if match:
+            fields[match.group(1).strip().lower()] = match.group(2)
+    state = fields.get('database cluster state') or None
+    return {
+        'system_identifier': fields.get('database system identifier') or None,
+        'state': state,
+        'standby': state in STANDBY_STATES,
+        'debian_config': fields.get('debian config') == 'yes',
+        'debian_masked': fields.get('debian unit') == 'masked',
+        'debian_active': fields.get('debian active') == 'active',
+        'patroni_active': fields.get('patroni active') == 'active',
+    }
+
+
+def _hosts(hosts):
+    return ', '.join(hosts) + (' is' if len(hosts) == 1 else ' are')
+
+
+def patroni_adoption(surveys, members, allowed=False, service='postgresql@', variable='patroni_cluster_group'):
+    """Which members the PostgreSQL tier built and Patroni adopts, and why it cannot ([] errors when it can).
+
+    ``surveys`` maps each member to its survey's output (see member_survey). Returns {'errors': [str],
+    'primary': the member whose primary is adopted first or None, 'adopt': [members handed over, primary
+    first], 'system_identifier': the data's identifier or None, 'surveys': {member: survey}}.
+    """
+    if not isinstance(surveys, dict) or isinstance(members, string_types) or not isinstance(members, list):
+        raise AnsibleFilterError('patroni_adoption expects {member: survey output} and the member list')
+    found = dict((host, member_survey(surveys.get(host))) for host in members)
+    with_data = [host for host in members if found[host]['system_identifier']]
+    clusters = {}
+    for host in with_data:
+        clusters.setdefault(found[host]['system_identifier'], []).append(host)
+    # A member still run by postgresql-common (its unit not masked) that Patroni does not run yet.
+    pending = [host for host in members if found[host]['debian_config'] and not found[host]['debian_masked']
+               and not found[host]['patroni_active']]
+    primaries = [host for host in pending if host in with_data and not found[host]['standby']]
+    patroni_run = [host for host in with_data if found[host]['patroni_active']]
+    problems = []
+    if len(clusters) > 1:
+        holders = '; '.join('system identifier %s on %s' % (sysid, ', '.join(hosts))
+                            for sysid, hosts in sorted(clusters.items()))
+        problems.append(
+            '%s: the members hold data of different clusters (%s); Patroni runs one cluster and would refuse or '
+            'overwrite the others: empty postgres_data_directory on the members to clone, or take them out of the '
+            'group' % (variable, holders))
+    both = [host for host in members if found[host]['debian_active'] and found[host]['patroni_active']]
+    if both:
+        problems.append('%s: %s run by %s and by Patroni at once; stop one of them by hand first'
+                        % (variable, _hosts(both), service))
+    if pending and not allowed:
+        problems.append(
+            'patroni_adopt_existing: %s run by %s (built by the PostgreSQL tier); set patroni_adopt_existing: true '
+            'to hand it over to Patroni with its data (writes stop from the stop of %s until Patroni leads), or '
+            'take it out of %s' % (_hosts(pending), service, service, variable))
+    empty = [host for host in pending if host not in with_data]
+    if empty:
+        problems.append('%s: %s configured by postgresql-common but without data in postgres_data_directory; '
+                        'nothing to adopt: drop that cluster (pg_dropcluster) or fix postgres_data_directory'
+                        % (variable, _hosts(empty)))
+    if len(primaries) > 1:
+        problems.append('%s: %s each a primary run by %s; Patroni adopts one primary: make the others its '
+                        'standbys or take them out of the group' % (variable, _hosts(primaries), service))
+    elif primaries and patroni_run:
+        problems.append('%s: Patroni already runs the cluster on %s, and %s a primary run by %s: adopting it would '
+                        'make two writable primaries' % (variable, ', '.join(patroni_run), _hosts(primaries), service))
+    if pending and not primaries and not patroni_run and with_data:
+        problems.append('%s: %s a standby of a primary outside the group (no member holds primary data); add the '
+                        'PostgreSQL tier\'s primary to the group so it is adopted first'
+                        % (variable, _hosts([host for host in pending if host in with_data])))
+    stopped = [host for host in primaries if not found[host]['debian_active']]
+    if stopped:
+        problems.append('%s: the primary on %s stopped; start it (systemctl start %s) so the users Patroni needs '
+                        'are made before the handover' % (variable, _hosts(stopped), service))
+    adopt = [host for host in pending if host in with_data]
+    return {
+        'errors': problems,
+        'primary': primaries[0] if len(primaries) == 1 else None,
+        'adopt': sorted(adopt, key=lambda host: host not in primaries),
+        'system_identifier': list(clusters)[0] if len(clusters) == 1 else None,
+        'surveys': found,
+    }
+
+
+def patroni_base_conf(text, source='postgresql.conf'):
+    """postgresql-common's postgresql.conf as Patroni's postgresql.base.conf: every setting but those naming files."""
+    if not isinstance(text, string_types):
+        raise AnsibleFilterError('patroni_base_conf expects the text of postgresql.conf, got %r' % (text,))
+    kept = ['# The settings of %s when Patroni adopted the cluster, without the lines that name its files'
+            % source, '# (%s); Patroni\'s own parameters come after them.' % ', '.join(FILE_SETTINGS)]
+    for line in text.splitlines():
+        match = CONF_KEY.match(line)
+        if not (match and match.group(1).lower() in FILE_SETTINGS):
+            kept.append(line)
+    return '\n'.join(kept) + '\n'
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -163,4 +279,6 @@ class FilterModule(object):
             'patroni_errors': patroni_errors,
             'patroni_candidate_errors': patroni_candidate_errors,
             'patroni_reinit_errors': patroni_reinit_errors,
+            'patroni_adoption': patroni_adoption,
+            'patroni_base_conf': patroni_base_conf,
         }
