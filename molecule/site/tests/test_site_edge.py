@@ -83,10 +83,13 @@ def patroni_members(lab):
 
 
 def test_one_leader_and_the_other_member_streams_from_it(lab):
+    # Patroni 3.0.2 (bookworm) says 'running' for a replica too; the replica's WAL receiver says streaming.
     assert wait_for(lambda: sorted((m['Role'], m['State']) for m in patroni_members(lab).values())
-                    in ([('Leader', 'running'), ('Sync Standby', 'streaming')],
-                        [('Leader', 'running'), ('Replica', 'streaming')]), 30), patroni_members(lab)
+                    in ([('Leader', 'running'), ('Sync Standby', 'running')],
+                        [('Leader', 'running'), ('Sync Standby', 'streaming')]), 30), patroni_members(lab)
     standby = next(name for name, m in patroni_members(lab).items() if m['Role'] != 'Leader')
+    assert wait_for(lambda: lab(standby).check_output(
+        "sudo -u postgres psql -XAtc 'select status from pg_stat_wal_receiver'") == 'streaming', 30)
     assert lab(standby).check_output("sudo -u postgres psql -XAtc 'select pg_is_in_recovery()'") == 't'
 
 
