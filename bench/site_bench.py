@@ -73,7 +73,8 @@ def converge(label, extra=()):
         handle.write(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         sys.exit('%s converge failed (log: %s):\n%s' % (label, log, proc.stdout[-3000:]))
-    roles = {m.group(1): float(m.group(2)) for m in map(ROLE_LINE.match, proc.stdout.splitlines()) if m}
+    roles = {m.group(1): float(m.group(2)) for m in map(ROLE_LINE.match, proc.stdout.splitlines())
+             if m and m.group(1) != 'total'}
     changed = {m.group(1): int(m.group(2)) for m in map(RECAP_LINE.match, proc.stdout.splitlines()) if m}
     print('  %-28s %7.1f s, changed=%d (log: %s)' % (label, seconds, sum(changed.values()), os.path.relpath(log, ROOT)),
           flush=True)
