@@ -21,13 +21,16 @@ all:
       ansible_python_interpreter: /usr/bin/python3
 INV
 
+# `make bench BENCH=site` runs only the benchmarks whose file name starts with it.
+only=${BENCH:-}
 status=0
-if [ -e bench/etc_symlinks_bench.py ]; then
+if [ -e bench/etc_symlinks_bench.py ] && [[ etc_symlinks == "$only"* ]]; then
   echo "== etc_symlinks vs ansible.builtin.file loop (target: container $target)"
   .venv/bin/python bench/etc_symlinks_bench.py --inventory "$inventory" --host "$target" || status=1
 fi
 for bench in bench/*_bench.py; do
   [ "$bench" = bench/etc_symlinks_bench.py ] && continue
+  [[ $(basename "$bench") == "$only"* ]] || continue
   echo "== $bench"
   .venv/bin/python "$bench" || status=1
 done

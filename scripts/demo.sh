@@ -13,6 +13,15 @@ export COMMONS_INFRA_LAB_KEY="$PWD/.cache/lab/admin_ed25519.pub"
 export ANSIBLE_VAULT_PASSWORD_FILE="$PWD/inventory/lab/vault-password.txt"
 export ANSIBLE_FORCE_COLOR=0
 url=http://localhost:8080/status
+# The lab's containers are the site scenario's: hold its machine-wide lock for the whole demo
+# (scripts/test/scenario.sh then does not take it again), so no scenario or bench replaces
+# them halfway through a converge.
+if [ "${COMMONS_INFRA_SCENARIO_LOCKED:-}" != site ]; then
+  mkdir -p /run/lock/commons-infra
+  exec 9>/run/lock/commons-infra/scenario-site.lock
+  flock 9
+  export COMMONS_INFRA_SCENARIO_LOCKED=site
+fi
 
 case "${1:-up}" in
   down)

@@ -33,17 +33,27 @@ def site_plays():
     return plays
 
 
+# The groups playbooks/patroni.yml makes with group_by, and the inventory groups they come from.
+RUNTIME_GROUPS = {'etcd_members': 'etcd', 'patroni_members': 'patroni'}
+
+
 def pattern_hosts(inventory, pattern):
-    """Hosts of a play's pattern ("a:b", "db:&postgres_primary": the runtime groups of
-    group_by only narrow a group, so its hosts may all run the play)."""
-    hosts = []
+    """Hosts of a play's pattern ("a:b", "db:!patroni", "pgbouncer:&patroni_members"; the other
+    runtime groups of group_by, e.g. postgres_primary, only narrow a group, so its hosts may all
+    run the play)."""
+    hosts, excluded, within = [], set(), None
     for part in pattern.split(':'):
-        if part.startswith(('&', '!')) or '{{' in part:
+        if '{{' in part:
             continue
-        for host in members(inventory, part):
-            if host not in hosts:
-                hosts.append(host)
-    return hosts
+        name = RUNTIME_GROUPS.get(part.lstrip('&!'), part.lstrip('&!'))
+        if part.startswith('!'):
+            excluded |= set(members(inventory, name))
+        elif part.startswith('&'):
+            if name in inventory:
+                within = set(members(inventory, name)) if within is None else within & set(members(inventory, name))
+        else:
+            hosts += [host for host in members(inventory, name) if host not in hosts]
+    return [host for host in hosts if host not in excluded and (within is None or host in within)]
 
 
 def main(inventory_dir):

@@ -45,7 +45,7 @@ PROBED = ['memcached_port', 'memcached_listen_networks', 'memcached_listen_publi
           'haproxy_frontends', 'haproxy_backends', 'haproxy_listens', 'haproxy_stats_bind', 'nginx_sites',
           'app_release_env', 'app_release_runtime', 'app_release_environment', 'app_release_service',
           'config_repo_layers', 'config_repo_exclude', 'config_repo_link_dest', 'solr_listen', 'solr_port', 'pgbouncer_port',
-          'pgbouncer_listen_addresses']
+          'pgbouncer_listen_addresses', 'etcd_client_port', 'etcd_peer_port', 'patroni_restapi_port']
 PROBE_PLAY = """
 - name: Render what decides the site's ports and contracts
   hosts: all
@@ -160,6 +160,11 @@ def listening(role, probed):
         return [('app', int(port))] if port else []
     if role == 'solr':
         return [] if str(value('solr_listen')).startswith(LOOPBACK) else [('solr', int(value('solr_port') or 8983))]
+    if role == 'etcd':
+        return [('etcd', int(value('etcd_client_port'))), ('etcd-peer', int(value('etcd_peer_port')))]
+    if role == 'patroni':
+        return [('postgres', int(probed.get('postgres_port') or role_default('postgres', 'postgres_port'))),
+                ('patroni-api', int(value('patroni_restapi_port')))]
     if role in ('base', 'config_repo', 'zfs', 'sanoid', 'syncoid', 'service_watchdog', 'pgbackrest'):
         # sshd (22) is base's own rule; the others listen on nothing (syncoid pulls over ssh,
         # pgbackrest's repository is a local path).
@@ -242,16 +247,35 @@ def test_every_client_the_inventory_configures_is_let_through(inventory_list, re
                    + _targets(app_env['SOLR_URLS']) + _targets(app_env['INFOBASE_URL']))
         for server, port in targets:
             checked += 1
-            if not admits(rules_for(rendered[server]), port, rendered[host]['groups']):
+            if server == '127.0.0.1':
+                # the host's own router (haproxy): its frontend on that port, whose servers are checked below
+                binds = [port_of(bind)[1] for item in rendered[host]['probed'].get('haproxy_frontends') or []
+                         for bind in item.get('bind', [])]
+                if port not in binds:
+                    refused.append('%s -> 127.0.0.1:%d, where no haproxy frontend of its own listens' % (host, port))
+            elif not admits(rules_for(rendered[server]), port, rendered[host]['groups']):
                 refused.append('%s -> %s:%d' % (host, server, port))
-    for edge in members(inventory_list, 'edge'):
-        for backend in rendered[edge]['probed']['haproxy_backends']:
-            for server in members(inventory_list, backend['group']):
+    # Every haproxy's servers (the edge's app backends, each router's pgbouncer and Patroni checks).
+    for proxy in members(inventory_list, 'edge') + members(inventory_list, 'patroni_haproxy'):
+        for backend in rendered[proxy]['probed']['haproxy_backends']:
+            ports = {int(backend['port'])} | {int(backend.get('check', {}).get('port') or backend['port'])}
+            for server, port in ((s, p) for s in members(inventory_list, backend['group']) for p in sorted(ports)):
                 checked += 1
-                if not admits(rules_for(rendered[server]), int(backend['port']), rendered[edge]['groups']):
-                    refused.append('%s (haproxy %s) -> %s:%s' % (edge, backend['name'], server, backend['port']))
+                if not admits(rules_for(rendered[server]), port, rendered[proxy]['groups']):
+                    refused.append('%s (haproxy %s) -> %s:%s' % (proxy, backend['name'], server, port))
     assert not refused, 'base firewall would refuse:\n' + '\n'.join(refused)
     assert checked >= 30
+
+
+def test_every_postgres_client_routes_to_the_patroni_leader(inventory_list, rendered):
+    """Under Patroni every postgres client host runs the router, and its apps use it."""
+    clients = {h for group in load(os.path.join(PRODUCTION, 'group_vars', 'all.yml'))['site_client_groups']['postgres']
+               for h in members(inventory_list, group)}
+    assert members(inventory_list, 'patroni') and clients
+    assert clients <= set(members(inventory_list, 'patroni_haproxy')), clients - set(members(inventory_list, 'patroni_haproxy'))
+    for host in clients & set(members(inventory_list, 'apps')):
+        app_env = rendered[host]['probed']['app_release_env']
+        assert (app_env['PGHOST'], int(app_env['PGPORT'])) == ('127.0.0.1', 5000), (host, app_env['PGHOST'], app_env['PGPORT'])
 
 
 def test_the_edge_serves_every_app_tier_with_hosts(rendered):
@@ -264,7 +288,8 @@ def test_the_apps_run_under_compose_with_their_environment(rendered):
     for host in ('ol-web1', 'ol-covers0', 'ol-home0'):
         assert rendered[host]['probed']['app_release_runtime'] == 'compose'
     assert rendered['ol-web1']['probed']['app_release_env']['MEMCACHED_SERVERS'] == 'ol-mem0:11211,ol-mem1:11211,ol-mem2:11211'
-    assert rendered['ol-web1']['probed']['app_release_env']['PGHOST'] == 'ol-db1'
+    # The leader through the host's own router (Patroni: test_every_postgres_client_routes_to_the_patroni_leader).
+    assert rendered['ol-web1']['probed']['app_release_env']['PGHOST'] == '127.0.0.1'
     # Only the tiers a host is a client of: covers does not search.
     assert rendered['ol-covers0']['probed']['app_release_env']['SOLR_URLS'] == ''
     assert rendered['ol-web1']['probed']['app_release_env']['SOLR_URLS'].count('http://ol-solr') == 3
@@ -309,8 +334,6 @@ def test_the_lab_is_production_plus_an_overlay():
         group = name[:-4]
         if group in ('zfs', 'zfs_backup'):
             continue  # Open Food Facts' storage hosts: not part of Open Library's lab
-        if group in ('etcd', 'patroni', 'patroni_haproxy', 'pgbouncer'):
-            continue  # the HA layer (playbooks/patroni.yml), not in the site: molecule/patroni tests it
         assert os.path.isdir(os.path.join(LAB, 'group_vars', group)), 'lab lacks group_vars/%s/' % group
 
 

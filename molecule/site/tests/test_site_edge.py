@@ -3,7 +3,9 @@
 - http://localhost:8080/status (ol-www0's nginx, published on the machine) is answered by
   both web heads in turn, each with the release app_release deployed and PostgreSQL
   (a real login and query) and memcached healthy as seen from that head;
-- the standby streams from the primary;
+- the database layer is Patroni on etcd: one leader, the other member streams from it, and
+  each web head reaches the leader through its own router (haproxy on 127.0.0.1:5000 ->
+  pgbouncer on the leader), which no outsider reaches;
 - an outsider container on the lab network (the lab's eighth) finds only the edge's
   80/443 and every host's 22 open: the port scan of every lab host is printed as a table;
   the hosts the inventory allows do reach memcached, postgres and the app ports;
@@ -16,7 +18,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import recap_counts, run_playbook, tcp_connect, wait_for
+from conftest import recap_counts, run_playbook, server_rows, tcp_connect, wait_for
 
 testinfra_hosts = ['ol-www0']
 NETWORK = 'commons-infra-site'
@@ -24,9 +26,9 @@ OUTSIDER = 'ol-outsider'
 LAB_HOSTS = {'ol-www0': '172.16.77.5', 'ol-web1': '172.16.77.21', 'ol-web2': '172.16.77.22',
              'ol-home0': '172.16.77.30', 'ol-db1': '172.16.77.41', 'ol-db2': '172.16.77.42',
              'ol-mem0': '172.16.77.10'}
-# Every port a service of the site (or the next ones: Patroni 8008, etcd 2379/2380) uses.
-PORTS = {22: 'ssh', 80: 'http', 443: 'https', 2379: 'etcd', 2380: 'etcd-peer', 5432: 'postgres',
-         6432: 'pgbouncer', 7000: 'infobase', 8008: 'patroni', 8080: 'app', 8081: 'covers',
+# Every port a service of the site uses (5000/5001: the routers, on loopback).
+PORTS = {22: 'ssh', 80: 'http', 443: 'https', 2379: 'etcd', 2380: 'etcd-peer', 5000: 'pg-router',
+         5001: 'pg-router-ro', 5432: 'postgres', 6432: 'pgbouncer', 7000: 'infobase', 8008: 'patroni', 8080: 'app', 8081: 'covers',
          8404: 'haproxy-stats', 8983: 'solr', 8984: 'solr-haproxy', 11211: 'memcached', 31337: 'affiliate'}
 SCAN = r'''
 import socket, sys, json, concurrent.futures
@@ -70,11 +72,38 @@ def test_status_is_answered_by_both_web_heads_with_healthy_backends(lab):
         assert deployed.endswith(status['release']), (deployed, status)
 
 
-def test_the_standby_streams_from_the_primary(lab):
-    standby = lab('ol-db2')
-    assert wait_for(lambda: standby.check_output(
+# The deployed demo app's own PostgreSQL client, with the app's environment (/etc/default/openlibrary).
+APP_LOGIN = 'import os, app; print(os.environ["PGHOST"], os.environ["PGPORT"], app.postgres_status(os.environ))'
+
+
+def patroni_members(lab):
+    """Patroni's view of the cluster, asked of ol-db1: {member: {'Role': ..., 'State': ...}}."""
+    out = lab('ol-db1').check_output('patronictl -c /etc/patroni/config.yml list -f json')
+    return {m['Member']: m for m in json.loads(out)}
+
+
+def test_one_leader_and_the_other_member_streams_from_it(lab):
+    # Patroni 3.0.2 (bookworm) says 'running' for a replica too; the replica's WAL receiver says streaming.
+    assert wait_for(lambda: sorted((m['Role'], m['State']) for m in patroni_members(lab).values())
+                    in ([('Leader', 'running'), ('Sync Standby', 'running')],
+                        [('Leader', 'running'), ('Sync Standby', 'streaming')]), 30), patroni_members(lab)
+    standby = next(name for name, m in patroni_members(lab).items() if m['Role'] != 'Leader')
+    assert wait_for(lambda: lab(standby).check_output(
         "sudo -u postgres psql -XAtc 'select status from pg_stat_wal_receiver'") == 'streaming', 30)
-    assert standby.check_output("sudo -u postgres psql -XAtc 'select pg_is_in_recovery()'") == 't'
+    assert lab(standby).check_output("sudo -u postgres psql -XAtc 'select pg_is_in_recovery()'") == 't'
+
+
+def test_a_web_head_reaches_the_leader_through_its_router(lab):
+    web = lab('ol-web1')
+    leader = next(name for name, m in patroni_members(lab).items() if m['Role'] == 'Leader')
+    # The router sends writes to the leader's pgbouncer only: Patroni's /primary check decides.
+    assert wait_for(lambda: {name: row['status'] for name, row in server_rows(web, 'postgres_primary').items()
+                             if row['status'].startswith('UP')} == {leader: 'UP'}, 30), server_rows(web, 'postgres_primary')
+    # A real login and query through 127.0.0.1:5000, with the app's own settings and client.
+    login = web.run('set -a; . /etc/default/openlibrary; cd /opt/openlibrary/openlibrary && python3 -c %s', APP_LOGIN)
+    assert login.stdout.split() == ['127.0.0.1', '5000', 'ok'], (login.stdout, login.stderr)
+    # Nobody else reaches the router: it listens on loopback only.
+    assert {line.split()[3] for line in web.check_output('ss -Htln sport = :5000').splitlines()} == {'127.0.0.1:5000'}
 
 
 @pytest.fixture(scope='module')
@@ -107,14 +136,16 @@ def test_an_outsider_finds_only_the_edge_and_ssh_open(outsider):
 @pytest.mark.parametrize('client, server, port', [
     ('ol-web1', 'ol-db1', 5432), ('ol-home0', 'ol-db1', 5432), ('ol-web2', 'ol-mem0', 11211),
     ('ol-www0', 'ol-web1', 8080), ('ol-www0', 'ol-web2', 8080), ('ol-web1', 'ol-home0', 7000),
-    ('ol-db2', 'ol-db1', 5432)])
+    ('ol-db2', 'ol-db1', 5432), ('ol-web1', 'ol-db1', 6432), ('ol-web2', 'ol-db2', 8008),
+    ('ol-db2', 'ol-db1', 8008), ('ol-home0', 'ol-db1', 2379), ('ol-home0', 'ol-db2', 2380)])
 def test_the_allowed_clients_get_through(lab, client, server, port):
     assert tcp_connect(lab(client), LAB_HOSTS[server], port)
 
 
 @pytest.mark.parametrize('client, server, port', [
     ('ol-www0', 'ol-db1', 5432), ('ol-mem0', 'ol-db1', 5432), ('ol-db1', 'ol-mem0', 11211),
-    ('ol-home0', 'ol-web1', 8080), ('ol-db1', 'ol-home0', 7000)])
+    ('ol-home0', 'ol-web1', 8080), ('ol-db1', 'ol-home0', 7000), ('ol-www0', 'ol-db1', 6432),
+    ('ol-mem0', 'ol-db1', 8008), ('ol-web1', 'ol-db1', 2379), ('ol-web1', 'ol-db2', 2380)])
 def test_other_hosts_do_not(lab, client, server, port):
     assert not tcp_connect(lab(client), LAB_HOSTS[server], port)
 
