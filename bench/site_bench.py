@@ -49,6 +49,7 @@ def env():
                 COMMONS_INFRA_LAB_KEY=os.path.join(ROOT, '.cache', 'lab', 'admin_ed25519.pub'),
                 ANSIBLE_VAULT_PASSWORD_FILE=os.path.join(ROOT, 'inventory', 'lab', 'vault-password.txt'),
                 ANSIBLE_CALLBACKS_ENABLED='ansible.posix.profile_roles',
+                ANSIBLE_FORKS='10',  # every lab host in one wave, as make demo and the site scenario run
                 ANSIBLE_FORCE_COLOR='0', ANSIBLE_NOCOLOR='1')
 
 

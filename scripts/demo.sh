@@ -12,6 +12,8 @@ export COMMONS_INFRA_LAB_KEY="$PWD/.cache/lab/admin_ed25519.pub"
 # The lab's example vault; its password is a lab password, committed on purpose.
 export ANSIBLE_VAULT_PASSWORD_FILE="$PWD/inventory/lab/vault-password.txt"
 export ANSIBLE_FORCE_COLOR=0
+# Every lab host in one wave (Ansible's default of 5 forks runs a 7-host task in two).
+export ANSIBLE_FORKS=10
 url=http://localhost:8080/status
 # The lab's containers are the site scenario's: hold its machine-wide lock for the whole demo
 # (scripts/test/scenario.sh then does not take it again), so no scenario or bench replaces
