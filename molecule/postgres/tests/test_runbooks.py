@@ -170,8 +170,20 @@ def test_failover_after_sigkill_under_write_load(host, lab, tmp_path):
     query(db2, 'GRANT INSERT, SELECT ON failover_rows TO openlibrary')
     load = WriteLoad(host, lab, 'failover_rows')
     load.wait_for_more(ACKS_BEFORE)
+    # The runbook promotes the standby with the most WAL, the synchronous one on a tie. Under
+    # load the asynchronous pg-db3 can have received a few more bytes than pg-db1 when pg-db2
+    # dies (its loaded-machine run promoted pg-db3). So pg-db3 stops receiving first (empty
+    # primary_conninfo stops its WAL receiver) and pg-db1, which must confirm every commit,
+    # takes more rows before the kill: the most advanced standby is pg-db1, as the test needs.
+    query(db3, "ALTER SYSTEM SET primary_conninfo = ''", db='postgres')
+    query(db3, 'SELECT pg_reload_conf()', db='postgres')
+    assert wait_for(lambda: query(db3, 'SELECT count(*) FROM pg_stat_wal_receiver', db='postgres') == '0', 30)
+    load.wait_for_more(ACKS_BEFORE)
     db2.check_output('kill -KILL $(systemctl show -p MainPID --value %s)', SERVICE)
     assert wait_for(lambda: db2.run('systemctl is-active %s', SERVICE).stdout.strip() != 'active', 30)
+    # pg-db3's own settings again (the runbook points it at the new primary through them).
+    query(db3, 'ALTER SYSTEM RESET primary_conninfo', db='postgres')
+    query(db3, 'SELECT pg_reload_conf()', db='postgres')
     started = time.monotonic()
     rc, out = run_playbook(FAILOVER, inventories=[after_switchover])
     took = time.monotonic() - started
