@@ -95,3 +95,56 @@ def test_every_guarded_task_guards_its_own_target(task):
         key = LOOP_SOURCES[source.group(1)]
         assert re.search(r"selectattr\('%s', 'in', base_drift" % key, loop), (
             '%s filters %s on something other than item.%s' % (task['name'], source.group(1), key))
+
+
+# ------------------------------------------------------------------ the skip of the apply steps
+# main.yml skips tasks/apply.yml in one step where base__pending is false. That is only safe if
+# every task there can act on nothing else: a guard that reads the drift, a decision that
+# base__pending names, or the result of another apply task (a follow-up of a guarded change).
+
+def apply_tasks():
+    found = []
+
+    def walk(name):
+        for task in yaml.safe_load(open(os.path.join(ROLE, 'tasks', name))) or []:
+            for key in ('ansible.builtin.import_tasks', 'ansible.builtin.include_tasks'):
+                if key in task:
+                    walk(task[key])
+                    break
+            else:
+                for child in task.get('block', []) + task.get('always', []) + task.get('rescue', []):
+                    found.append((name, child))
+                if 'block' not in task:
+                    found.append((name, task))
+    walk('apply.yml')
+    return found
+
+
+PENDING = VARS['base__pending']
+REGISTERED = {task.get('register') for _, task in apply_tasks()} - {None}
+READ_ONLY = {'ansible.builtin.debug', 'ansible.builtin.assert', 'ansible.builtin.set_fact'}
+
+
+def test_the_pending_decision_reads_every_kind_of_drift():
+    kinds = re.findall(r"'(\w+)': \[\]", VARS['base__drift_json'].split('%}')[0])
+    assert kinds and 'dict2items' in PENDING and "rejectattr('key', 'equalto', 'sysctl')" in PENDING
+    assert 'base_drift.sysctl' in PENDING
+
+
+@pytest.mark.parametrize('name,task', [pytest.param(n, t, id='%s: %s' % (n, t['name'])) for n, t in apply_tasks()])
+def test_every_apply_task_acts_only_on_what_base_pending_sees(name, task):
+    module = module_of(task)
+    if module in READ_ONLY or task.get('changed_when') is False:
+        return
+    guard = yaml.safe_dump({'when': task.get('when'), 'loop': task.get('loop')})
+    if 'base_drift' in guard:
+        return
+    # base__sshd_reload is the drop-in's or host keys' change (follow-ups) or base__sshd_applied_stale.
+    named = set(re.findall(r'\b(base__\w+)\b', PENDING)) | {'base__sshd_reload'}
+    decisions = set(re.findall(r'\b(base__\w+)\b', guard))
+    follow_ups = set(re.findall(r'\b(base_\w+) is changed', guard)) & REGISTERED
+    assert decisions <= named, '%s: "%s" acts on %s, which base__pending does not read' % (
+        name, task['name'], ', '.join(sorted(decisions - named)))
+    assert decisions or follow_ups, (
+        '%s: "%s" is guarded by neither the drift, a decision base__pending names, nor an earlier apply '
+        'task\'s change; main.yml would skip it on a host where only this differs' % (name, task['name']))
