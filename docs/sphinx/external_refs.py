@@ -29,6 +29,7 @@ DOCS_PAGES = {
     'common_return_values': ('reference_appendices/common_return_values.html', 'Return Values'),
     'ansible_configuration_settings': ('reference_appendices/config.html', 'Ansible Configuration Settings'),
     'playbooks_filters': ('playbook_guide/playbooks_filters.html', 'Using filters to manipulate data'),
+    'action_plugins': ('plugins/action.html', 'Action plugins'),
 }
 PLUGIN_LABEL = re.compile(r'^ansible_collections\.([a-z0-9_]+)\.([a-z0-9_]+)\.([a-z0-9_]+)_([a-z]+)$')
 
